@@ -1,0 +1,105 @@
+"""The composition root: settings, metadata database, blob store and audit log, built once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Container
+from typing import TYPE_CHECKING
+
+from .settings import Settings, load_settings
+from .store import Database
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+    from .security._audit import AuditLog
+
+__all__ = ["Platform", "referenced_blob_addresses"]
+
+DEFAULT_PROJECT = "default"
+
+
+class Platform:
+    """Everything a service function needs. Cheap to build; connections open lazily."""
+
+    def __init__(self, settings: Settings | None = None, *, database: Database | None = None):
+        from .security._audit import AuditLog, CheckpointSigner
+
+        self.settings = settings or load_settings()
+        self.db = database or Database(self.settings.resolved_database_url)
+        self.audit: AuditLog = AuditLog(
+            CheckpointSigner(self.settings.resolved_audit_key_file),
+            self.settings.audit_checkpoint_interval,
+        )
+        self._blobs: BlobStore | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, auto_upgrade: bool | None = None) -> Platform:
+        """Open the platform and check the schema.
+
+        The embedded default (no ``MLSTEWARD_DATABASE_URL``) migrates itself on first use; an
+        explicit database must be migrated with ``mlsteward db upgrade`` first.
+        """
+        platform = cls(settings)
+        if auto_upgrade is None:
+            auto_upgrade = not platform.settings.database_url
+        if auto_upgrade:
+            platform.settings.home.mkdir(parents=True, exist_ok=True)
+            from .store._migrations import head_revision
+
+            if platform.db.schema_revision() != head_revision():
+                platform.upgrade_schema()
+        else:
+            platform.db.require_current_schema()
+        return platform
+
+    def upgrade_schema(self) -> str | None:
+        """Run migrations to head, then make sure the ``default`` project exists."""
+        from .security import SYSTEM, create_project
+        from .store import upgrade
+        from .store._tables import projects
+
+        revision = upgrade(self.db)
+        with self.db.read() as conn:
+            exists = conn.execute(
+                projects.select().where(projects.c.name == DEFAULT_PROJECT)
+            ).first()
+        if exists is None:
+            create_project(self, SYSTEM, DEFAULT_PROJECT, "The project everyone starts in.")
+        return revision
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store, built on first use."""
+        with self._lock:
+            if self._blobs is None:
+                from .blobs import BlobStore
+
+                self._blobs = BlobStore.from_settings(self.settings)
+            return self._blobs
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+class _ReferencedAddresses(Container[str]):
+    """Membership test against ``blob_refs`` without loading every address into memory."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __contains__(self, address: object) -> bool:
+        from sqlalchemy import select
+
+        from .store._tables import blob_refs
+
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(blob_refs.c.address).where(blob_refs.c.address == address).limit(1)
+            ).first()
+        return row is not None
+
+
+def referenced_blob_addresses(settings: Settings) -> Container[str]:
+    """The addresses some metadata row still refers to (for blob garbage collection)."""
+    return _ReferencedAddresses(Platform.open(settings).db)

@@ -1,0 +1,181 @@
+"""One typed settings tree, read from ``MLSTEWARD_*`` environment variables.
+
+Build it once (``Settings()``) and pass it down; library code never reads ``os.environ``.
+This module is the only place that does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+__all__ = ["AuthMode", "Settings", "SettingSource", "describe_settings"]
+
+AuthMode = Literal["auto", "required", "none"]
+
+ENV_PREFIX = "MLSTEWARD_"
+
+
+class Settings(BaseSettings):
+    """Every setting of mlsteward. Paths left unset are derived from ``home``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".mlsteward",
+        description="Folder for the embedded database, blobs and keys.",
+    )
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; default a SQLite file in the home folder."
+    )
+    blob_url: str = Field(
+        default="", description="Blob store root: a folder or any fsspec URL (s3://bucket/prefix)."
+    )
+    blob_storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra fsspec options for the blob store (JSON), e.g. an S3 endpoint_url.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="Keyring file; when set, every blob is encrypted at rest (AES-256-GCM).",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key that signs audit checkpoints; default keys/ in the home folder.",
+    )
+    audit_checkpoint_interval: int = Field(
+        default=100, ge=1, description="Sign an audit checkpoint every N events."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server binds to.")
+    port: int = Field(default=8470, ge=1, le=65535, description="Port the server listens on.")
+    workers: int = Field(default=1, ge=1, le=64, description="Server worker processes.")
+    auth_mode: AuthMode = Field(
+        default="auto",
+        description="auto: no login on loopback, required elsewhere; required; none (loopback only).",
+    )
+    tls_certfile: Path | None = Field(default=None, description="TLS certificate (PEM).")
+    tls_keyfile: Path | None = Field(default=None, description="TLS private key (PEM).")
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest JSON request body accepted."
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024**3, ge=1024, description="Largest blob upload accepted."
+    )
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=60, description="Browser session life.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per user within the window before lockout."
+    )
+    login_window_seconds: int = Field(default=900, ge=1, description="Login rate-limit window.")
+    server_url: str | None = Field(
+        default=None, description="Remote platform URL; when set, Client() talks HTTP to it."
+    )
+    token: SecretStr | None = Field(default=None, description="API token for the remote server.")
+    log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("log_level", mode="after")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile must be set together")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<home>/mlsteward.db``."""
+        return self.database_url or f"sqlite:///{self.home / 'mlsteward.db'}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        """The blob store root, defaulting to ``<home>/blobs``."""
+        return self.blob_url or str(self.home / "blobs")
+
+    @property
+    def resolved_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.home / "keys" / "audit-ed25519.pem"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings tree, turning validation errors into a ``ConfigurationError``."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid settings: {problems}", details={"errors": exc.errors(include_url=False)}
+        ) from None
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One setting as ``config show`` prints it."""
+
+    name: str
+    value: Any
+    source: str
+    description: str
+
+
+_DERIVED = {
+    "database_url": "resolved_database_url",
+    "blob_url": "resolved_blob_url",
+    "audit_key_file": "resolved_audit_key_file",
+}
+
+
+def describe_settings(settings: Settings) -> list[SettingSource]:
+    """Every setting with its effective value and where it came from.
+
+    Sources: ``env`` (an ``MLSTEWARD_*`` variable), ``argument`` (passed in code),
+    ``derived`` (computed from ``home``) or ``default``. Secrets are masked.
+    """
+    explicit = settings.model_fields_set
+    rows: list[SettingSource] = []
+    for name, field in Settings.model_fields.items():
+        value: Any = getattr(settings, name)
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if env_name in os.environ:
+            source = f"env {env_name}"
+        elif name in explicit:
+            source = "argument"
+        elif name in _DERIVED and not value:
+            source = "derived from home"
+        else:
+            source = "default"
+        if name in _DERIVED and not value:
+            value = getattr(settings, _DERIVED[name])
+        if isinstance(value, SecretStr):
+            value = "********"
+        elif isinstance(value, Path):
+            value = str(value)
+        rows.append(SettingSource(name, value, source, field.description or ""))
+    return rows

@@ -1,0 +1,111 @@
+"""Engines and transactions for SQLite (WAL, busy timeout) and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from ..errors import ConfigurationError, SchemaOutOfDate, Unavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_database_url(url: str) -> str:
+    """Map plain ``postgresql://`` to the psycopg 3 driver; reject unsupported backends."""
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ConfigurationError(f"cannot parse database URL: {exc}") from None
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigurationError(
+            f"unsupported database backend {parsed.get_backend_name()!r}: "
+            "use sqlite:///path or postgresql://user@host/db"
+        )
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below) so writers can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # BEGIN IMMEDIATE takes the write lock at once: concurrent writers queue on the busy
+        # timeout instead of failing with "database is locked" when a read lock is upgraded.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """One engine per process; ``write()`` and ``read()`` give transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_database_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(
+                self.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
+            _configure_sqlite(self.engine)
+            self._write_engine: Engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True)
+            self._write_engine = self.engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction: commits on success, rolls back on any exception."""
+        try:
+            with self._write_engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise Unavailable(f"database error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (rolled back at the end)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise Unavailable(f"database error: {exc.orig}") from exc
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None for an empty database."""
+        from sqlalchemy import inspect
+
+        with self.read() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            return None if row is None else str(row[0])
+
+    def require_current_schema(self) -> None:
+        """Raise ``SchemaOutOfDate`` unless migrations are at head."""
+        from ._migrations import head_revision
+
+        current, head = self.schema_revision(), head_revision()
+        if current != head:
+            raise SchemaOutOfDate(
+                f"database schema is at {current or 'nothing'} but this release needs {head}: "
+                "run `mlsteward db upgrade`",
+                details={"current": current, "head": head},
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()

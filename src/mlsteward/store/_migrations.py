@@ -1,0 +1,42 @@
+"""Alembic, driven from code: ``mlsteward db upgrade`` and ``db current``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from ._database import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _alembic_config(database: Database | None = None) -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if database is not None:
+        config.attributes["engine"] = database.engine
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration this release ships."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(database: Database, revision: str = "head") -> str | None:
+    """Migrate the database to ``revision``; returns the revision it ended at."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(database), revision)
+    return database.schema_revision()
