@@ -34,7 +34,9 @@ class Platform:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, auto_upgrade: bool | None = None) -> Platform:
+    def open(
+        cls, settings: Settings | None = None, *, auto_upgrade: bool | None = None
+    ) -> Platform:
         """Open the platform and check the schema.
 
         The embedded default (no ``MLSTEWARD_DATABASE_URL``) migrates itself on first use; an

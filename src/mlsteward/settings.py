@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
 
-__all__ = ["AuthMode", "Settings", "SettingSource", "describe_settings"]
+__all__ = ["AuthMode", "SettingSource", "Settings", "describe_settings"]
 
 AuthMode = Literal["auto", "required", "none"]
 
@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64, description="Server worker processes.")
     auth_mode: AuthMode = Field(
         default="auto",
-        description="auto: no login on loopback, required elsewhere; required; none (loopback only).",
+        description="auto: no login on loopback, required elsewhere; "
+        "required; none (loopback only).",
     )
     tls_certfile: Path | None = Field(default=None, description="TLS certificate (PEM).")
     tls_keyfile: Path | None = Field(default=None, description="TLS private key (PEM).")

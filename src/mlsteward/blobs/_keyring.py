@@ -106,7 +106,7 @@ class Keyring:
                 f"master key {key_id!r} is needed but is not in the keyring{where}; "
                 f"the keyring holds {', '.join(self.key_ids)}: use the keyring this data was "
                 "written with",
-                details={"key_id": key_id},
+                details={"key_id": key_id, "reason": "unknown_master_key"},
             ) from None
 
     @classmethod

@@ -171,7 +171,10 @@ def add_member(
         member = Member(username, role, utcnow())
         conn.execute(
             insert(memberships).values(
-                project_id=project.id, user_id=user.id, role=role.label, created_at=member.created_at
+                project_id=project.id,
+                user_id=user.id,
+                role=role.label,
+                created_at=member.created_at,
             )
         )
         platform.audit.record(
@@ -202,7 +205,11 @@ def set_member_role(
         ).first()
         if row is None:
             raise NotFound(f"{username!r} is not a member of {project_name!r}")
-        if row.role == Role.OWNER.label and role != Role.OWNER and _owner_count(conn, project.id) == 1:
+        if (
+            row.role == Role.OWNER.label
+            and role != Role.OWNER
+            and _owner_count(conn, project.id) == 1
+        ):
             raise Conflict("a project must keep at least one owner; add another owner first")
         conn.execute(
             update(memberships)

@@ -53,7 +53,10 @@ def _check_rate_limit(platform: Platform, username: str, remote_addr: str) -> No
                 ),
             )
         ).one()
-    if by_user >= settings.login_max_failures or by_addr >= settings.login_max_failures * _IP_FACTOR:
+    if (
+        by_user >= settings.login_max_failures
+        or by_addr >= settings.login_max_failures * _IP_FACTOR
+    ):
         raise RateLimited(
             "too many failed logins; wait before trying again",
             details={"retry_after": settings.login_window_seconds},

@@ -28,7 +28,7 @@ from ._validation import check_text
 if TYPE_CHECKING:
     from ..platform import Platform
 
-TOKEN_PREFIX = "mls_"
+TOKEN_PREFIX = "mls_"  # noqa: S105 - a public prefix, not a secret  # noqa: S105 - a public prefix, not a secret
 _TOKEN_RE = re.compile(r"^mls_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 MAX_TOKEN_DAYS = 3650
 _LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
@@ -48,9 +48,7 @@ class TokenInfo:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None and (
-            self.expires_at is None or self.expires_at > utcnow()
-        )
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > utcnow())
 
     def to_json(self) -> dict[str, Any]:
         def iso(value: dt.datetime | None) -> str | None:

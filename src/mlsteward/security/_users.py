@@ -164,11 +164,9 @@ def set_password(
     new_hash = hash_password(new_password)
     with platform.db.write() as conn:
         row = fetch_user(conn, username)
-        if own and not actor.is_admin:
-            if current_password is None or not verify_password(
-                row.password_hash, current_password
-            ):
-                raise InvalidArgument("the current password is wrong")
+        needs_current = own and not actor.is_admin
+        if needs_current and not verify_password(row.password_hash, current_password or ""):
+            raise InvalidArgument("the current password is wrong")
         conn.execute(update(users).where(users.c.id == row.id).values(password_hash=new_hash))
         platform.audit.record(
             conn, actor, "user.set_password", target_type="user", target_id=username

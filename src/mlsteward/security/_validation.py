@@ -10,7 +10,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def check_name(kind: str, value: object) -> str:
-    """Return ``value`` if it is a valid lowercase name (1–64 chars of a-z 0-9 _ . -)."""
+    """Return ``value`` if it is a valid lowercase name (1-64 chars of a-z 0-9 _ . -)."""
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         shown = repr(value)[:80]
         raise InvalidArgument(

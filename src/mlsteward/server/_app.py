@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from .. import __version__
 from ..platform import Platform
@@ -45,14 +45,14 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     return app
 
 
-def _api_routers() -> list[object]:
+def _api_routers() -> list[APIRouter]:
     """Routers under /api/v1 (each module exposes ``router``)."""
     import importlib
     import pkgutil
 
     from . import routers as package
 
-    found = []
+    found: list[APIRouter] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if info.name == "health":
             continue

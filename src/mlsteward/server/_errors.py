@@ -71,8 +71,9 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         summary = "; ".join(f"{p['location']}: {p['message']}" for p in problems[:5])
-        return error_response(400, "invalid_argument", f"invalid request: {summary}",
-                              {"errors": problems})
+        return error_response(
+            400, "invalid_argument", f"invalid request: {summary}", {"errors": problems}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -59,7 +59,12 @@ class RequestContextMiddleware:
     """Gives each request an id, caps its body size, logs it and counts it."""
 
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, max_body: int, max_upload: int,
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body: int,
+        max_upload: int,
         upload_prefixes: tuple[str, ...] = ("/api/v1/blobs",),
     ) -> None:
         self.app = app
@@ -84,7 +89,9 @@ class RequestContextMiddleware:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             response = error_response(
-                413, "payload_too_large", f"request body is larger than {limit} bytes",
+                413,
+                "payload_too_large",
+                f"request body is larger than {limit} bytes",
                 {"limit": limit},
             )
             status_holder["status"] = 413
@@ -108,9 +115,7 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"], (b"x-request-id", request_id.encode())
-                ]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -120,7 +125,9 @@ class RequestContextMiddleware:
             status_holder["status"] = 413
             if not status_holder["started"]:
                 response = error_response(
-                    413, "payload_too_large", f"request body is larger than {limit} bytes",
+                    413,
+                    "payload_too_large",
+                    f"request body is larger than {limit} bytes",
                     {"limit": limit},
                 )
                 await response(scope, receive, send)

@@ -58,9 +58,7 @@ users = Table(
 memberships = Table(
     "memberships",
     metadata,
-    Column(
-        "project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -103,8 +101,9 @@ login_failures = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("ts", UTCDateTime, nullable=False),
     Column("actor_id", String(64), nullable=False),
     Column("actor_name", String(200), nullable=False),
@@ -123,8 +122,9 @@ audit_events = Table(
 audit_checkpoints = Table(
     "audit_checkpoints",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("event_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("key_id", String(32), nullable=False),

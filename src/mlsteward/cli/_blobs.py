@@ -1,0 +1,187 @@
+"""``mlsteward blobs``: put, get, list, verify and garbage-collect content-addressed blobs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ..errors import ConfigurationError, StewardError
+
+__all__ = ["blobs_app", "steward_errors"]
+
+blobs_app = typer.Typer(
+    help="Content-addressed blob storage: put, get, list, verify, gc.", no_args_is_help=True
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _stdout() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def steward_errors() -> Iterator[None]:
+    """Turn a ``StewardError`` into ``error: <message>`` on stderr (red) and exit code 1."""
+    try:
+        yield
+    except StewardError as exc:
+        _stderr().print(f"error: {exc.message}", style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def byte_progress(description: str, *, total: int | None, enabled: bool) -> Iterator[Any]:
+    """A Rich progress bar on stderr; yields a callback taking byte increments."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_stderr(),
+        transient=True,
+        disable=not enabled,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda count: progress.advance(task, count)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout (plain, no colour: safe to pipe)."""
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _store() -> Any:
+    from ..blobs import BlobStore
+    from ..settings import load_settings
+
+    return BlobStore.from_settings(load_settings())
+
+
+@blobs_app.command("put")
+def put(
+    path: Annotated[Path, typer.Argument(help="File to store.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Store a file; print its address."""
+    with steward_errors():
+        store = _store()
+        total = path.stat().st_size if path.is_file() else None
+        with byte_progress(f"put {path.name}", total=total, enabled=not json_output) as advance:
+            info = store.put_file(path, progress=advance)
+    if json_output:
+        print_json(info.to_dict())
+    else:
+        verb = "stored" if info.created else "already stored"
+        _stdout().print(f"{verb} {info.address} ({info.size} bytes)")
+
+
+@blobs_app.command("get")
+def get(
+    address: Annotated[str, typer.Argument(help="Blob address (64 hex characters).")],
+    dest: Annotated[Path, typer.Argument(help="File to write.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Write a blob to a file (atomically: DEST appears only when complete and verified)."""
+    with steward_errors():
+        store = _store()
+        total = store.size(address)
+        with byte_progress(f"get {address[:12]}", total=total, enabled=not json_output) as advance:
+            size = store.get_file(address, dest, progress=advance)
+    if json_output:
+        print_json({"address": address, "path": str(dest), "size": size})
+    else:
+        _stdout().print(f"wrote {size} bytes to {dest}")
+
+
+@blobs_app.command("ls")
+def ls(json_output: JsonOption = False) -> None:
+    """List stored blobs with their sizes (plaintext bytes)."""
+    with steward_errors():
+        store = _store()
+        rows = ((address, store.size(address)) for address in store.iter_addresses())
+        if json_output:
+            print_json([{"address": address, "size": size} for address, size in rows])
+        else:
+            for address, size in rows:
+                typer.echo(f"{address}  {size}")
+
+
+@blobs_app.command("verify")
+def verify(json_output: JsonOption = False) -> None:
+    """Re-hash (and decrypt) every blob; exit code 1 if any is corrupt or undecryptable."""
+    with steward_errors():
+        store = _store()
+        with byte_progress("verify", total=None, enabled=not json_output) as advance:
+            report = store.verify(progress=advance)
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        out = _stdout()
+        out.print(f"checked {report.objects} blobs ({report.bytes} bytes)")
+        for address, problem in report.problems.items():
+            out.print(f"[red]{address}[/red]: {problem}", markup=True)
+        out.print("ok" if report.ok else "[red]problems found[/red]", markup=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _referenced(settings: Any) -> Container[str]:
+    try:
+        from ..platform import referenced_blob_addresses
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"gc needs the metadata store to know which blobs are referenced ({exc}); "
+            "nothing was deleted"
+        ) from None
+    referenced: Container[str] = referenced_blob_addresses(settings)
+    return referenced
+
+
+@blobs_app.command("gc")
+def gc(
+    grace_seconds: Annotated[
+        int,
+        typer.Option(min=0, help="Keep unreferenced blobs younger than this (in-flight writes)."),
+    ] = 3600,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete blobs no metadata references, and stale temporary files."""
+    with steward_errors():
+        from ..blobs import BlobStore
+        from ..settings import load_settings
+
+        settings = load_settings()
+        store = BlobStore.from_settings(settings)
+        report = store.gc(_referenced(settings), grace_seconds=grace_seconds, dry_run=dry_run)
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        verb = "would delete" if dry_run else "deleted"
+        _stdout().print(
+            f"{verb} {report.deleted} blobs ({report.deleted_bytes} bytes), "
+            f"{report.temp_deleted} stale temporary files, "
+            f"{report.orphan_keys_deleted} orphan wrapped keys; kept {report.kept} referenced "
+            f"and {report.young} recent blobs"
+        )
