@@ -28,7 +28,9 @@ HEADER = struct.Struct(">8sI")
 HEADER_SIZE = HEADER.size
 TAG_SIZE = 16
 NONCE_SIZE = 12
-DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 2 * 1024 * 1024
+"""Plaintext bytes per chunk. AES-GCM measured fastest at 1-2 MiB (larger chunks fall out of
+the CPU caches); any size up to ``MAX_CHUNK_SIZE`` can be read, the header records it."""
 MAX_CHUNK_SIZE = 64 * 1024 * 1024
 
 SIDECAR_TYPE = "mlsteward.wrapped_key"
@@ -86,8 +88,11 @@ class ChunkCipher:
         self._index = 0
         self.finished = False
 
-    def encrypt(self, chunk: bytes | memoryview, *, final: bool) -> bytes:
-        """Encrypt the next chunk; a non-final chunk must hold exactly ``chunk_size`` bytes."""
+    def encrypt_into(self, chunk: memoryview, out: memoryview, *, final: bool) -> None:
+        """Encrypt the next chunk into ``out`` (exactly ``len(chunk) + TAG_SIZE`` bytes).
+
+        A non-final chunk must hold exactly ``chunk_size`` bytes.
+        """
         if self.finished:
             raise RuntimeError("the final chunk was already encrypted")
         if not final and len(chunk) != self.chunk_size:
@@ -95,13 +100,18 @@ class ChunkCipher:
         nonce = chunk_nonce(self._index, final=final)
         self._index += 1
         self.finished = final
-        return self._aead.encrypt(nonce, chunk, self.header)
+        self._aead.encrypt_into(nonce, chunk, self.header, out)
 
-    def decrypt(self, chunk: bytes | memoryview, *, final: bool, address: str) -> bytes:
-        """Decrypt and authenticate the next chunk; ``DecryptionFailed`` if tampered."""
+    def decrypt_into(
+        self, sealed: memoryview, out: memoryview, *, final: bool, address: str
+    ) -> None:
+        """Authenticate and decrypt the next chunk into ``out`` (``len(sealed) - TAG_SIZE``).
+
+        Raises ``DecryptionFailed`` if the chunk was tampered with, moved or truncated.
+        """
         nonce = chunk_nonce(self._index, final=final)
         try:
-            plain = self._aead.decrypt(nonce, chunk, self.header)
+            self._aead.decrypt_into(nonce, sealed, self.header, out)
         except InvalidTag:
             raise DecryptionFailed(
                 f"blob {address} failed authentication at chunk {self._index}: the object was "
@@ -110,7 +120,6 @@ class ChunkCipher:
             ) from None
         self._index += 1
         self.finished = final
-        return plain
 
 
 def _wrap_aad(address: str, key_id: str) -> bytes:

@@ -19,7 +19,7 @@ from ._address import (
 )
 from ._crypto import parse_sidecar, unwrap_data_key, wrap_data_key
 from ._reports import GcReport, ProgressCallback, VerifyReport
-from ._streams import IO_CHUNK_SIZE, read_full
+from ._streams import copy_object
 
 if TYPE_CHECKING:
     from ._store import BlobStore
@@ -36,16 +36,12 @@ def verify_store(
     """Read every object to the end (which checks hash and authentication); report problems."""
     wanted = [check_address(address) for address in expected] if expected is not None else []
     report = VerifyReport()
-    buffer = bytearray(IO_CHUNK_SIZE)
-    view = memoryview(buffer)
     for address, _entry in store._iter_objects():
         checked = 0
         try:
-            with store.open(address) as reader:
-                while got := read_full(reader, view):
-                    checked += got
-                    if progress is not None:
-                        progress(got)
+            decoder = store._decoder(address)
+            with decoder.handle:
+                checked = copy_object(decoder, None, progress)
         except NotFound:
             continue  # deleted while we were listing
         except DecryptionFailed as exc:

@@ -33,8 +33,9 @@ from ._crypto import (
     wrap_data_key,
 )
 from ._keyring import Keyring
+from ._pipeline import read_full, write_all
 from ._reports import BlobInfo, GcReport, ProgressCallback, VerifyReport
-from ._streams import IO_CHUNK_SIZE, DecryptingReader, PlainReader, read_full, write_temp
+from ._streams import ObjectDecoder, ObjectReader, copy_object, write_temp
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -189,9 +190,13 @@ class BlobStore:
         """A streaming reader of a blob's plaintext (bounded memory; not seekable).
 
         Raises ``InvalidArgument`` for a malformed address, ``NotFound`` if absent,
-        ``DecryptionFailed`` if the data key cannot be unwrapped. Reading to the end raises
-        ``IntegrityError`` (``DecryptionFailed`` when encrypted) if the object is corrupt.
+        ``DecryptionFailed`` if the data key cannot be unwrapped. Encrypted data is
+        authenticated chunk by chunk before it is returned; reading to the end raises
+        ``IntegrityError`` if the content does not match the address.
         """
+        return io.BufferedReader(ObjectReader(self._decoder(address)), _READ_BUFFER_SIZE)
+
+    def _decoder(self, address: str) -> ObjectDecoder:
         check_address(address)
         data_key = self._data_key(address) if self._keyring is not None else None
         try:
@@ -201,17 +206,14 @@ class BlobStore:
                 f"no blob with address {address}", details={"address": address}
             ) from None
         hasher = new_hasher(self._address_key)
-        raw: io.RawIOBase
         if data_key is not None:
-            raw = DecryptingReader(handle, address, hasher, data_key)
-        else:
-            try:
-                prefix = self._check_not_encrypted(handle, address)
-            except BaseException:
-                handle.close()
-                raise
-            raw = PlainReader(handle, address, hasher, prefix)
-        return io.BufferedReader(raw, _READ_BUFFER_SIZE)
+            return ObjectDecoder(handle, address, hasher, data_key)
+        try:
+            prefix = self._check_not_encrypted(handle, address)
+        except BaseException:
+            handle.close()
+            raise
+        return ObjectDecoder(handle, address, hasher, None, prefix)
 
     def _check_not_encrypted(self, handle: BinaryIO, address: str) -> bytes:
         """Read the first bytes; refuse, before returning any ciphertext, an encrypted object."""
@@ -257,23 +259,16 @@ class BlobStore:
         On any error (including corruption found at the end) ``dest_path`` is left untouched.
         """
         dest = Path(dest_path)
+        decoder = self._decoder(address)
         temp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")
-        with self.open(address) as reader:
-            buffer = bytearray(IO_CHUNK_SIZE)
-            view = memoryview(buffer)
-            size = 0
-            try:
-                with open(temp, "xb", buffering=0) as out:
-                    while got := read_full(reader, view):
-                        out.write(view[:got])
-                        size += got
-                        if progress is not None:
-                            progress(got)
-                    os.fsync(out.fileno())
-                os.replace(temp, dest)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
+        try:
+            with decoder.handle, open(temp, "xb", buffering=0) as out:
+                size = copy_object(decoder, write_all(out), progress)
+                os.fsync(out.fileno())
+            os.replace(temp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         return size
 
     def exists(self, address: str) -> bool:
@@ -288,10 +283,13 @@ class BlobStore:
             raise NotFound(f"no blob with address {address}", details={"address": address})
         if self._keyring is None:
             return entry.size
-        with self._backend.open_read(key) as handle:
-            header = bytearray(HEADER_SIZE)
-            got = read_full(handle, memoryview(header))
-        return plaintext_size(entry.size, decode_header(bytes(header[:got]), address), address)
+        try:
+            header = self._backend.read_range(key, 0, HEADER_SIZE)
+        except FileNotFoundError:
+            raise NotFound(
+                f"no blob with address {address}", details={"address": address}
+            ) from None
+        return plaintext_size(entry.size, decode_header(header, address), address)
 
     def delete(self, address: str) -> bool:
         """Delete a blob (and its wrapped key); False if it was not stored."""

@@ -1,50 +1,26 @@
-"""Streaming with bounded memory: hashing (and encrypting) writes, verifying readers."""
+"""Streaming with bounded memory: hashing (and encrypting) writes, verifying reads."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
-from ..errors import IntegrityError, InvalidArgument, PayloadTooLarge
+from ..errors import IntegrityError, PayloadTooLarge
 from ._backend import TempWriter
 from ._crypto import HEADER_SIZE, TAG_SIZE, ChunkCipher, decode_header
+from ._pipeline import WriteBehind, read_full
 from ._reports import ProgressCallback
 
-IO_CHUNK_SIZE = 8 * 1024 * 1024
-"""Bytes read per call when copying plaintext (a reusable buffer of this size per stream)."""
-
-
-class Readable(Protocol):
-    """Anything with ``read(n) -> bytes`` (``readinto`` is used when present)."""
-
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-def read_full(source: Any, view: memoryview) -> int:
-    """Fill ``view`` from ``source`` until it is full or the source ends; return bytes read."""
-    readinto = getattr(source, "readinto", None)
-    filled = 0
-    total = len(view)
-    while filled < total:
-        if readinto is not None:
-            got = readinto(view[filled:])
-        else:
-            data = source.read(total - filled)
-            got = len(data) if data is not None else None
-            if got:
-                view[filled : filled + got] = data
-        if got is None:  # a non-blocking source with nothing ready; we need blocking I/O
-            raise InvalidArgument("blob sources must be blocking binary streams")
-        if got == 0:
-            break
-        filled += got
-    return filled
+IO_CHUNK_SIZE = 4 * 1024 * 1024
+"""Bytes per read of unencrypted objects. Measured: 2-4 MiB buffers stay in the CPU caches
+between read, hash and write; 8 MiB was ~20% slower, 512 KiB much slower (per-call costs)."""
 
 
 @dataclass(slots=True)
 class WrittenTemp:
-    """A finished temporary object and what the store needs to publish it."""
+    """A finished temporary object: its key, the content's address and plaintext size."""
 
     temp: TempWriter
     address: str
@@ -62,17 +38,21 @@ def write_temp(
 ) -> WrittenTemp:
     """Copy ``source`` into ``temp``, hashing the plaintext and encrypting when asked.
 
-    Memory is bounded by one buffer. The temporary object is finished (``close``) but not
-    published; on any error it is aborted. Raises ``PayloadTooLarge`` past ``max_bytes``.
+    The temporary object is finished (``close``) but not published; on any error it is
+    aborted. Raises ``PayloadTooLarge`` as soon as more than ``max_bytes`` are read.
     """
+    size_of = IO_CHUNK_SIZE if cipher is None else cipher.chunk_size + TAG_SIZE
+    behind = WriteBehind(temp.write, size_of)
     try:
-        size = (
-            _copy_plain(source, temp, hasher, progress, max_bytes)
-            if cipher is None
-            else _copy_encrypted(source, temp, hasher, cipher, progress, max_bytes)
-        )
+        if cipher is None:
+            size = _copy_plain(source, behind, hasher, progress, max_bytes)
+        else:
+            temp.write(cipher.header)
+            size = _copy_encrypted(source, behind, hasher, cipher, progress, max_bytes)
+        behind.close()
         temp.close()
     except BaseException:
+        behind.cancel()
         temp.abort()
         raise
     return WrittenTemp(temp, hasher.hexdigest(), size)
@@ -88,165 +68,209 @@ def _check_limit(size: int, max_bytes: int | None) -> None:
 
 def _copy_plain(
     source: Any,
-    temp: TempWriter,
+    behind: WriteBehind,
     hasher: Any,
     progress: ProgressCallback | None,
     max_bytes: int | None,
 ) -> int:
-    buffer = bytearray(IO_CHUNK_SIZE)
-    view = memoryview(buffer)
     size = 0
     while True:
+        buffer = behind.buffer()
+        view = memoryview(buffer)
         got = read_full(source, view)
-        if not got:
-            return size
         size += got
         _check_limit(size, max_bytes)
-        piece = view[:got]
-        hasher.update(piece)
-        temp.write(piece)
+        last = got < len(view)
+        if not got:
+            behind.release(buffer)
+            return size
+        hasher.update(view[:got])
+        behind.submit(buffer, got, last=last)
         if progress is not None:
             progress(got)
-        if got < len(view):
+        if last:
             return size
 
 
 def _copy_encrypted(
     source: Any,
-    temp: TempWriter,
+    behind: WriteBehind,
     hasher: Any,
     cipher: ChunkCipher,
     progress: ProgressCallback | None,
     max_bytes: int | None,
 ) -> int:
-    buffer = bytearray(cipher.chunk_size)
-    view = memoryview(buffer)
-    temp.write(cipher.header)
+    plain = memoryview(bytearray(cipher.chunk_size))
     size = 0
     while True:
         # A full chunk is never final: an object whose size is a multiple of the chunk size
-        # ends with an empty final chunk, so the reader needs no look-ahead.
-        got = read_full(source, view)
+        # ends with an empty final chunk, so readers need no look-ahead.
+        got = read_full(source, plain)
         size += got
         _check_limit(size, max_bytes)
-        piece = view[:got]
-        hasher.update(piece)
-        final = got < len(view)
-        temp.write(cipher.encrypt(piece, final=final))
+        hasher.update(plain[:got])
+        final = got < len(plain)
+        sealed = behind.buffer()
+        cipher.encrypt_into(plain[:got], memoryview(sealed)[: got + TAG_SIZE], final=final)
+        behind.submit(sealed, got + TAG_SIZE, last=final)
         if progress is not None and got:
             progress(got)
         if final:
             return size
 
 
-class _VerifyingReader(io.RawIOBase):
-    """Base of the readers: hashes what it returns and checks the address at end of stream."""
+class ObjectDecoder:
+    """Turns a stored object into verified plaintext, one piece at a time.
 
-    def __init__(self, handle: BinaryIO, address: str, hasher: Any) -> None:
-        super().__init__()
-        self._handle = handle
+    Encrypted pieces are authenticated before they are returned; the address (a hash of the
+    whole plaintext) is checked when the last piece is read, before it is returned. Closes
+    ``handle`` on errors raised while opening.
+    """
+
+    def __init__(
+        self,
+        handle: BinaryIO,
+        address: str,
+        hasher: Any,
+        data_key: bytes | None,
+        prefix: bytes = b"",
+    ) -> None:
+        self.handle = handle
         self.address = address
         self._hasher = hasher
-        self._checked = False
+        self._prefix = prefix
+        self._done = False
+        self._cipher: ChunkCipher | None = None
+        self.piece_size = IO_CHUNK_SIZE
+        if data_key is not None:
+            try:
+                header = bytearray(HEADER_SIZE)
+                got = read_full(handle, memoryview(header))
+                chunk_size = decode_header(bytes(header[:got]), address)
+            except BaseException:
+                handle.close()
+                raise
+            self._cipher = ChunkCipher(data_key, chunk_size)
+            self.piece_size = chunk_size
+            self._sealed = memoryview(bytearray(chunk_size + TAG_SIZE))
+
+    @property
+    def finished(self) -> bool:
+        """True once the last piece has been read (and the address checked)."""
+        return self._done
+
+    def read_piece(self, out: memoryview) -> int:
+        """Fill ``out`` (``piece_size`` bytes) with the next piece; 0 at the end."""
+        if self._done:
+            return 0
+        got = self._read_encrypted(out) if self._cipher is not None else self._read_plain(out)
+        self._hasher.update(out[:got])
+        if self._done and self._hasher.hexdigest() != self.address:
+            raise IntegrityError(
+                f"blob {self.address} is corrupt: its content does not match its address; "
+                "restore it from a backup or delete it",
+                details={"address": self.address},
+            )
+        return got
+
+    def _read_plain(self, out: memoryview) -> int:
+        got = 0
+        if self._prefix:
+            got = len(self._prefix)
+            out[:got] = self._prefix
+            self._prefix = b""
+        got += read_full(self.handle, out[got:])
+        self._done = got < len(out)
+        return got
+
+    def _read_encrypted(self, out: memoryview) -> int:
+        assert self._cipher is not None
+        got = read_full(self.handle, self._sealed)
+        final = got < len(self._sealed)
+        if got < TAG_SIZE:
+            raise IntegrityError(
+                f"blob {self.address} is truncated: its final chunk is missing",
+                details={"address": self.address},
+            )
+        size = got - TAG_SIZE
+        self._cipher.decrypt_into(self._sealed[:got], out[:size], final=final, address=self.address)
+        if final and self.handle.read(1):
+            raise IntegrityError(
+                f"blob {self.address} has data after its final chunk (tampered with)",
+                details={"address": self.address},
+            )
+        self._done = final
+        return size
+
+
+def copy_object(
+    decoder: ObjectDecoder,
+    write: Callable[[memoryview], object] | None,
+    progress: ProgressCallback | None,
+) -> int:
+    """Pass every verified piece to ``write`` (on a helper thread); return plaintext bytes.
+
+    ``write=None`` only reads and checks (for ``verify``). Raises ``IntegrityError`` if the
+    object is corrupt; pieces already written must then be discarded by the caller.
+    """
+    behind = WriteBehind(write, decoder.piece_size) if write is not None else None
+    scratch = bytearray(decoder.piece_size)
+    total = 0
+    try:
+        while True:
+            buffer = scratch if behind is None else behind.buffer()
+            got = decoder.read_piece(memoryview(buffer))
+            total += got
+            if progress is not None and got:
+                progress(got)
+            if behind is not None:
+                if got:
+                    behind.submit(buffer, got, last=decoder.finished)
+                else:
+                    behind.release(buffer)
+            if decoder.finished:
+                break
+        if behind is not None:
+            behind.close()
+    except BaseException:
+        if behind is not None:
+            behind.cancel()
+        raise
+    return total
+
+
+class ObjectReader(io.RawIOBase):
+    """The file-like view of an ``ObjectDecoder`` returned by ``BlobStore.open``."""
+
+    def __init__(self, decoder: ObjectDecoder) -> None:
+        super().__init__()
+        self._decoder = decoder
+        self._piece = memoryview(bytearray(decoder.piece_size))
+        self._start = 0
+        self._end = 0
 
     def readable(self) -> bool:
         return True
 
     def close(self) -> None:
         if not self.closed:
-            self._handle.close()
+            self._decoder.handle.close()
         super().close()
 
     def readall(self) -> bytes:
-        out = bytearray()
-        while chunk := self.read(IO_CHUNK_SIZE):
-            out += chunk
+        out = bytearray(self._piece[self._start : self._end])
+        self._start = self._end = 0
+        while got := self._decoder.read_piece(self._piece):
+            out += self._piece[:got]
         return bytes(out)
 
-    def _check_address(self) -> None:
-        if self._checked:
-            return
-        self._checked = True
-        if self._hasher.hexdigest() != self.address:
-            raise IntegrityError(
-                f"blob {self.address} is corrupt: its content does not match its address; "
-                "restore it from a backup or delete it",
-                details={"address": self.address},
-            )
-
-
-class PlainReader(_VerifyingReader):
-    """Reads an unencrypted object; raises ``IntegrityError`` at the end if it is corrupt.
-
-    ``prefix`` holds bytes already read from ``handle``; they are returned first.
-    """
-
-    def __init__(self, handle: BinaryIO, address: str, hasher: Any, prefix: bytes = b"") -> None:
-        super().__init__(handle, address, hasher)
-        self._prefix = prefix
-
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._prefix:
-            count = min(len(view), len(self._prefix))
-            view[:count] = self._prefix[:count]
-            self._prefix = self._prefix[count:]
-            self._hasher.update(view[:count])
-            return count
-        got = self._handle.readinto(view)  # type: ignore[attr-defined]
-        if got:
-            self._hasher.update(view[:got])
-            return int(got)
-        self._check_address()
-        return 0
-
-
-class DecryptingReader(_VerifyingReader):
-    """Reads an encrypted object chunk by chunk, authenticating each before returning it."""
-
-    def __init__(self, handle: BinaryIO, address: str, hasher: Any, data_key: bytes) -> None:
-        super().__init__(handle, address, hasher)
-        try:
-            header = bytearray(HEADER_SIZE)
-            got = read_full(handle, memoryview(header))
-            chunk_size = decode_header(bytes(header[:got]), address)
-            self._cipher = ChunkCipher(data_key, chunk_size)
-            if self._cipher.header != bytes(header):  # pragma: no cover - decode_header checks
-                raise IntegrityError(f"blob {address} has a malformed header")
-        except BaseException:
-            handle.close()
-            raise
-        self._sealed = bytearray(chunk_size + TAG_SIZE)
-        self._plain: bytes = b""
-        self._offset = 0
-
-    def _next_chunk(self) -> bool:
-        view = memoryview(self._sealed)
-        got = read_full(self._handle, view)
-        final = got < len(view)
-        if got < TAG_SIZE:
-            raise IntegrityError(
-                f"blob {self.address} is truncated: its final chunk is missing",
-                details={"address": self.address},
-            )
-        self._plain = self._cipher.decrypt(view[:got], final=final, address=self.address)
-        self._offset = 0
-        if final and self._handle.read(1):
-            raise IntegrityError(
-                f"blob {self.address} has data after its final chunk (tampered with)",
-                details={"address": self.address},
-            )
-        self._hasher.update(self._plain)
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while self._offset >= len(self._plain):
-            if self._cipher.finished:
-                self._check_address()
-                return 0
-            self._next_chunk()
-        count = min(len(view), len(self._plain) - self._offset)
-        view[:count] = self._plain[self._offset : self._offset + count]
-        self._offset += count
+        if self._start == self._end:
+            if len(view) >= len(self._piece):  # a big read: decode straight into it
+                return self._decoder.read_piece(view[: len(self._piece)])
+            self._start, self._end = 0, self._decoder.read_piece(self._piece)
+        count = min(len(view), self._end - self._start)
+        view[:count] = self._piece[self._start : self._start + count]
+        self._start += count
         return count

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -39,11 +40,19 @@ __all__ = [
 _PROGRESS_BATCH = 500
 
 
+# Width for tables written to a pipe or file: wide enough that rows are not folded (which would
+# break `grep`), since there is no terminal to fit. COLUMNS, when set, still wins.
+_PIPE_WIDTH = 200
+
+
 def stdout_console() -> Console:
     """A console on the current ``sys.stdout`` (built per call, so redirection is honoured)."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = _PIPE_WIDTH
+    return console
 
 
 def stderr_console() -> Console:
@@ -147,10 +156,17 @@ def _table(columns: Sequence[str], title: str | None) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold")
-    for column in columns:
-        # fold, never ellipsis: ids and names must stay copy-pasteable in narrow terminals.
-        table.add_column(column, overflow="fold")
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        title_justify="left",
+        header_style="bold",
+    )
+    for i, column in enumerate(columns):
+        # The first column (a name or id) never wraps; others fold rather than truncate, so
+        # every value stays whole and copy-pasteable in a narrow terminal.
+        table.add_column(column, overflow="fold", no_wrap=i == 0)
     return table
 
 

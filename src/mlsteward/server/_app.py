@@ -54,7 +54,7 @@ def _api_routers() -> list[APIRouter]:
 
     found: list[APIRouter] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name == "health":
+        if info.name == "health" or info.name.startswith("_"):  # _modules: shared helpers
             continue
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         found.append(module.router)
@@ -62,10 +62,8 @@ def _api_routers() -> list[APIRouter]:
 
 
 def _include_ui(app: FastAPI) -> None:
-    try:
-        from ._ui import install_ui
-    except ImportError:  # the UI module is optional while it is being built
-        return
+    from ._ui import install_ui  # imported here: Jinja2 loads only when an app is built
+
     install_ui(app)
 
 

@@ -97,9 +97,33 @@ def resolve_actor(request: Request) -> Actor:
         actor, csrf = authenticate_session(platform, cookie)
         request.state.csrf_token = csrf
     elif not request.app.state.auth_required:
+        check_loopback_host(request)
         actor = LOCAL_ADMIN
     request.state.actor = actor
     return actor
+
+
+def _host_name(host_header: str) -> str:
+    """``[::1]:8470`` -> ``::1``; ``localhost:8470`` -> ``localhost``."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+def check_loopback_host(request: Request) -> None:
+    """Without login, accept only loopback ``Host`` headers.
+
+    A web page can point its own domain at 127.0.0.1 (DNS rebinding) and so become
+    same-origin with a local server; checking the Host header stops it from acting as the
+    local admin.
+    """
+    host = _host_name(request.headers.get("host", "").strip().lower())
+    if not is_loopback(host):
+        raise PermissionDenied(
+            "this server runs without login and only answers requests addressed to "
+            "localhost, 127.0.0.1 or [::1]; use one of those or turn authentication on",
+            details={"host": host[:100]},
+        )
 
 
 def check_csrf_header(request: Request) -> None:

@@ -32,7 +32,12 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     errors.StewardError.code: 500,
 }
 
-_CODE_BY_HTTP_STATUS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_CODE_BY_HTTP_STATUS = {
+    400: "invalid_argument",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 def error_response(

@@ -1,0 +1,81 @@
+# mlsteward: `make demo` runs the platform on this machine; `make test` runs every check.
+#
+# Both targets create .venv when it is missing and install the package into it in editable
+# mode; a stamp file per extra skips the reinstall until pyproject.toml changes.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+MLSTEWARD := $(BIN)/mlsteward
+DEMO_HOST := 127.0.0.1
+DEMO_PORT ?= 8470
+DEMO_URL := http://$(DEMO_HOST):$(DEMO_PORT)
+# apt-get needs root: use sudo unless we are root already.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help demo test lint
+
+help:
+	@echo "make demo   install mlsteward[server] into $(VENV), create the database and an"
+	@echo "            administrator 'admin' (password printed once), serve $(DEMO_URL)"
+	@echo "make test   install mlsteward[dev] into $(VENV) (and Chromium if missing), then"
+	@echo "            ruff check, ruff format --check, mypy and pytest"
+	@echo "make lint   ruff and mypy only"
+
+# A current pip: the one bundled with older Pythons fails to resolve the [dev] extras.
+$(BIN)/python:
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+
+# [dev] includes [server], so a current dev install satisfies the demo too.
+$(VENV)/.installed-server: pyproject.toml | $(BIN)/python
+	@if [ $(VENV)/.installed-dev -nt pyproject.toml ]; then :; else \
+		echo "==> installing mlsteward[server] into $(VENV)"; \
+		$(PIP) install -q -e '.[server]'; \
+	fi
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	@echo "==> installing mlsteward[dev] into $(VENV)"
+	@$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+# The browser tests drive Debian's Chromium through Playwright.
+/usr/bin/chromium:
+	@echo "==> installing chromium (for the browser tests)"
+	@$(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium \
+	|| { $(SUDO) apt-get update \
+		&& $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium; }
+
+demo: $(VENV)/.installed-server
+	@$(MLSTEWARD) db upgrade
+	@password="$$($(MLSTEWARD) users create-admin admin --if-no-admin)" || exit 1; \
+	if [ -n "$$password" ]; then \
+		echo; \
+		echo "  ============================================================"; \
+		echo "   mlsteward demo: $(DEMO_URL)"; \
+		echo "   administrator:  admin"; \
+		echo "   password:       $$password"; \
+		echo "   (shown only this once: store it now)"; \
+		echo "  ============================================================"; \
+		echo; \
+	fi
+	@$(MLSTEWARD) server --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+LINT := echo "==> ruff check" && $(BIN)/ruff check \
+	&& echo "==> ruff format --check" && $(BIN)/ruff format --check \
+	&& echo "==> mypy" && $(BIN)/mypy
+
+lint: $(VENV)/.installed-dev
+	@$(LINT)
+
+test: $(VENV)/.installed-dev /usr/bin/chromium
+	@$(LINT)
+	@echo "==> pytest" && $(BIN)/pytest -q

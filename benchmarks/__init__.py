@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of mlsteward against the peer tool (``python -m benchmarks``)."""

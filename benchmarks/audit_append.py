@@ -1,0 +1,138 @@
+"""Audit append cost: one hash-chained event per transaction, on SQLite and PostgreSQL.
+
+There is no peer tool that keeps a hash-chained audit trail, so the reference side ("bare")
+is the floor on the same database: inserting the same row in its own transaction without
+reading the chain head, hashing, or taking the PostgreSQL advisory lock. The ratio says what
+the chain costs on top of a plain write.
+
+Run: ``python -m benchmarks audit_append [--quick]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ._harness import Row, Side, run_child
+
+PG_ADMIN_URL = os.environ.get(
+    "MLSTEWARD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _child(job: dict[str, Any]) -> None:
+    from sqlalchemy import insert
+
+    from mlsteward.security import SYSTEM
+    from mlsteward.security._audit import AuditLog, CheckpointSigner
+    from mlsteward.store import Database, upgrade, utcnow
+    from mlsteward.store._tables import audit_events
+
+    db = Database(job["url"])
+    upgrade(db)
+    audit = AuditLog(CheckpointSigner(Path(job["key_file"])), checkpoint_interval=1000)
+    n, times = int(job["n"]), []
+    seq = 10_000_000  # the bare side writes its own sequence numbers, far from the chain's
+
+    def chained(i: int) -> None:
+        with db.write() as conn:
+            audit.record(
+                conn,
+                SYSTEM,
+                "bench.append",
+                target_type="bench",
+                target_id=str(i),
+                details={"i": i},
+            )
+
+    def bare(i: int) -> None:
+        nonlocal seq
+        seq += 1
+        with db.write() as conn:
+            conn.execute(
+                insert(audit_events).values(
+                    seq=seq,
+                    ts=utcnow(),
+                    actor_id="system",
+                    actor_name="system",
+                    actor_kind="system",
+                    action="bench.append",
+                    project_id=None,
+                    target_type="bench",
+                    target_id=str(i),
+                    details={"i": i},
+                    prev_hash="0" * 64,
+                    hash="0" * 64,
+                )
+            )
+
+    step = chained if job["mode"] == "chained" else bare
+    for i in range(min(n, 50)):  # warm-up: connections, statement caches
+        step(i)
+    for _ in range(int(job["repeat"])):
+        started = time.perf_counter()
+        for i in range(n):
+            step(i)
+        times.append(time.perf_counter() - started)
+    db.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"times": times, "peak_rss": peak}))
+
+
+def _fresh_postgres() -> tuple[str, Any]:
+    import sqlalchemy
+
+    name = f"mls_bench_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Row]:
+    """Appends per second, chained vs bare, per backend (``peer`` is ignored: no peer)."""
+    n = 200 if quick else 2000
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        key_file = str(Path(tmp) / "audit.pem")
+        for backend in ("sqlite", "postgresql"):
+            sides: dict[str, Side] = {}
+            for mode in ("chained", "bare"):
+                drop: Any = None
+                if backend == "sqlite":
+                    url = f"sqlite:///{Path(tmp) / f'{mode}.db'}"
+                else:
+                    url, drop = _fresh_postgres()
+                job = {"url": url, "mode": mode, "n": n, "repeat": repeat, "key_file": key_file}
+                try:
+                    sides[mode] = run_child("benchmarks.audit_append", job)
+                finally:
+                    if drop is not None:
+                        drop()
+            rows.append(
+                Row(
+                    f"audit append, one per transaction ({backend}; peer = bare insert)",
+                    n,
+                    sides["chained"],
+                    sides["bare"],
+                    unit="appends",
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
+    _child(json.loads(sys.argv[2]))

@@ -1,0 +1,5 @@
+"""``python -m mlsteward.cli``: the same as the ``mlsteward`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,151 @@
+"""The in-process backend: calls the service layer on a platform opened from settings."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from .. import security
+from ..blob_access import blob_size, open_blob, put_blob
+from ..blobs import BlobInfo
+from ..platform import Platform
+from ..security import (
+    LOCAL_ADMIN,
+    Actor,
+    AuditEvent,
+    AuditVerifyReport,
+    CreatedToken,
+    Member,
+    Project,
+    TokenInfo,
+    User,
+)
+from ..settings import Settings
+
+_COPY_CHUNK = 1024 * 1024
+
+
+class LocalBackend:
+    """Acts as ``LOCAL_ADMIN`` or, given a token, as the token's user.
+
+    A token is checked on every call, exactly as the server checks it on every request, so a
+    revoked or expired token fails here too.
+    """
+
+    def __init__(self, settings: Settings, token: str | None) -> None:
+        self._platform = Platform.open(settings)
+        self._token = token
+
+    @property
+    def _actor(self) -> Actor:
+        if self._token is None:
+            return LOCAL_ADMIN
+        return security.authenticate_token(self._platform, self._token)
+
+    def describe(self) -> str:
+        return f"local {self._platform.settings.home}"
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "schema": self._platform.db.schema_revision()}
+
+    def whoami(self) -> Actor:
+        return self._actor
+
+    def change_password(self, current_password: str, new_password: str) -> None:
+        actor = self._actor
+        security.set_password(
+            self._platform, actor, actor.name, new_password, current_password=current_password
+        )
+
+    def list_users(self) -> list[User]:
+        return security.list_users(self._platform, self._actor)
+
+    def create_user(self, username: str, password: str, display_name: str, is_admin: bool) -> User:
+        return security.create_user(
+            self._platform,
+            self._actor,
+            username,
+            password,
+            display_name=display_name,
+            is_admin=is_admin,
+        )
+
+    def get_user(self, username: str) -> User:
+        return security.get_user(self._platform, self._actor, username)
+
+    def set_user_disabled(self, username: str, disabled: bool) -> User:
+        return security.set_user_disabled(self._platform, self._actor, username, disabled)
+
+    def set_password(self, username: str, new_password: str) -> None:
+        security.set_password(self._platform, self._actor, username, new_password)
+
+    def list_projects(self) -> list[Project]:
+        return security.list_projects(self._platform, self._actor)
+
+    def create_project(self, name: str, description: str) -> Project:
+        return security.create_project(self._platform, self._actor, name, description)
+
+    def get_project(self, name: str) -> Project:
+        return security.get_project(self._platform, self._actor, name)
+
+    def list_members(self, project: str) -> list[Member]:
+        return security.list_members(self._platform, self._actor, project)
+
+    def add_member(self, project: str, username: str, role: str) -> Member:
+        return security.add_member(self._platform, self._actor, project, username, role)
+
+    def set_member_role(self, project: str, username: str, role: str) -> Member:
+        return security.set_member_role(self._platform, self._actor, project, username, role)
+
+    def remove_member(self, project: str, username: str) -> None:
+        security.remove_member(self._platform, self._actor, project, username)
+
+    def create_token(
+        self, name: str, scopes: list[str], expires_in_days: int | None, username: str | None
+    ) -> CreatedToken:
+        return security.create_token(
+            self._platform,
+            self._actor,
+            name,
+            scopes,
+            expires_in_days=expires_in_days,
+            username=username,
+        )
+
+    def list_tokens(self, username: str | None) -> list[TokenInfo]:
+        return security.list_tokens(self._platform, self._actor, username)
+
+    def revoke_token(self, token_id: str) -> None:
+        security.revoke_token(self._platform, self._actor, token_id)
+
+    def audit_events(self, filters: dict[str, Any]) -> list[AuditEvent]:
+        return security.list_audit_events(
+            self._platform,
+            self._actor,
+            action=filters["action"],
+            actor_name=filters["actor"],
+            project=filters["project"],
+            target_id=filters["target"],
+            before_seq=filters["before_seq"],
+            after_seq=filters["after_seq"],
+            limit=filters["limit"],
+        )
+
+    def verify_audit(self) -> AuditVerifyReport:
+        return security.verify_audit(self._platform, self._actor)
+
+    def put_blob(self, source: BinaryIO) -> BlobInfo:
+        return put_blob(self._platform, self._actor, source)
+
+    def copy_blob(self, address: str, sink: BinaryIO) -> int:
+        copied = 0
+        with open_blob(self._platform, self._actor, address) as reader:
+            while chunk := reader.read(_COPY_CHUNK):
+                sink.write(chunk)
+                copied += len(chunk)
+        return copied
+
+    def blob_size(self, address: str) -> int:
+        return blob_size(self._platform, self._actor, address)
+
+    def close(self) -> None:
+        self._platform.close()

@@ -1,0 +1,124 @@
+"""Decoding the server's JSON back into the service layer's own types.
+
+Each function is the inverse of a ``to_json()`` (or of a router's serialiser); a wrong shape
+raises ``KeyError``, ``TypeError`` or ``ValueError``, which the remote backend reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..blobs import BlobInfo
+from ..security import (
+    Actor,
+    AuditEvent,
+    AuditVerifyReport,
+    CreatedToken,
+    Member,
+    Project,
+    Role,
+    Scope,
+    TokenInfo,
+    User,
+)
+
+
+def _time(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 time, got {value!r}")
+    return dt.datetime.fromisoformat(value)
+
+
+def _optional_time(value: Any) -> dt.datetime | None:
+    return None if value is None else _time(value)
+
+
+def actor_from_json(data: dict[str, Any]) -> Actor:
+    return Actor(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        kind=data["kind"],
+        is_admin=bool(data["is_admin"]),
+        scopes=frozenset(Scope(s) for s in data["scopes"]),
+        token_id=data.get("token_id"),
+    )
+
+
+def user_from_json(data: dict[str, Any]) -> User:
+    return User(
+        id=str(data["id"]),
+        username=str(data["username"]),
+        display_name=str(data["display_name"]),
+        is_admin=bool(data["is_admin"]),
+        disabled=bool(data["disabled"]),
+        created_at=_time(data["created_at"]),
+    )
+
+
+def project_from_json(data: dict[str, Any]) -> Project:
+    return Project(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        description=str(data["description"]),
+        created_at=_time(data["created_at"]),
+    )
+
+
+def member_from_json(data: dict[str, Any]) -> Member:
+    return Member(
+        username=str(data["username"]),
+        role=Role.parse(str(data["role"])),
+        created_at=_time(data["created_at"]),
+    )
+
+
+def token_info_from_json(data: dict[str, Any]) -> TokenInfo:
+    return TokenInfo(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        username=str(data["username"]),
+        scopes=tuple(str(s) for s in data["scopes"]),
+        created_at=_time(data["created_at"]),
+        expires_at=_optional_time(data["expires_at"]),
+        last_used_at=_optional_time(data["last_used_at"]),
+        revoked_at=_optional_time(data["revoked_at"]),
+    )
+
+
+def created_token_from_json(data: dict[str, Any]) -> CreatedToken:
+    return CreatedToken(info=token_info_from_json(data["token"]), secret=str(data["secret"]))
+
+
+def audit_event_from_json(data: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        seq=int(data["seq"]),
+        ts=_time(data["ts"]),
+        actor_id=str(data["actor_id"]),
+        actor_name=str(data["actor_name"]),
+        actor_kind=str(data["actor_kind"]),
+        action=str(data["action"]),
+        project_id=data["project_id"],
+        target_type=str(data["target_type"]),
+        target_id=str(data["target_id"]),
+        details=dict(data["details"]),
+        prev_hash=str(data["prev_hash"]),
+        hash=str(data["hash"]),
+    )
+
+
+def verify_report_from_json(data: dict[str, Any]) -> AuditVerifyReport:
+    return AuditVerifyReport(
+        ok=bool(data["ok"]),
+        events=int(data["events"]),
+        checkpoints=int(data["checkpoints"]),
+        last_checkpoint_seq=data["last_checkpoint_seq"],
+        first_bad_seq=data["first_bad_seq"],
+        problem=data["problem"],
+    )
+
+
+def blob_info_from_json(data: dict[str, Any]) -> BlobInfo:
+    return BlobInfo(
+        address=str(data["address"]), size=int(data["size"]), created=bool(data["created"])
+    )
