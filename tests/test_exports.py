@@ -73,7 +73,13 @@ PUBLIC = {
         "set_user_disabled",
         "verify_audit",
     ],
-    "mlsteward.server": ["API_PREFIX", "create_app"],
+    "mlsteward.server": [
+        "API_PREFIX",
+        "auth_required",
+        "check_can_serve",
+        "create_app",
+        "run_server",
+    ],
 }
 
 

@@ -58,3 +58,21 @@ def test_bad_values_name_the_variable(
 def test_unknown_argument_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         load_settings(home=tmp_path, no_such_setting=1)
+
+
+def test_credentials_are_masked_for_every_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLSTEWARD_DATABASE_URL", "postgresql://ml:hunter2@db.internal/ml")
+    monkeypatch.setenv(
+        "MLSTEWARD_BLOB_STORAGE_OPTIONS",
+        '{"key": "AKIA1", "secret": "s3cr3t", "client_kwargs": {"region_name": "eu"}}',
+    )
+    rows = {r.name: r for r in describe_settings(load_settings(home=tmp_path))}
+    assert "hunter2" not in str(rows["database_url"].value)
+    assert "db.internal" in str(rows["database_url"].value)
+    assert rows["blob_storage_options"].value == {
+        "key": "********",
+        "secret": "********",
+        "client_kwargs": {"region_name": "eu"},
+    }

@@ -7,6 +7,7 @@ This module is the only place that does.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
 
-__all__ = ["AuthMode", "SettingSource", "Settings", "describe_settings"]
+__all__ = [
+    "AuthMode",
+    "SettingSource",
+    "Settings",
+    "describe_settings",
+    "load_settings",
+    "redact_database_url",
+    "redact_storage_options",
+]
 
 AuthMode = Literal["auto", "required", "none"]
 
@@ -146,6 +155,33 @@ class SettingSource:
     description: str
 
 
+MASK = "********"
+# Keys of fsspec storage options that carry credentials (s3fs: key, secret, token; others alike).
+_SECRET_OPTION = re.compile(r"secret|passw|token|credential|(^|_)key($|_)", re.IGNORECASE)
+
+
+def redact_database_url(url: str) -> str:
+    """A database URL fit to print: the password is masked; an unparsable URL is not echoed."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # unparsable: never echo it, it may hold a password
+        return "<unparsable database URL>"
+
+
+def redact_storage_options(value: Any) -> Any:
+    """Storage options with credential-like keys masked, recursively."""
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_OPTION.search(str(k)) and v else redact_storage_options(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_storage_options(v) for v in value]
+    return value
+
+
 _DERIVED = {
     "database_url": "resolved_database_url",
     "blob_url": "resolved_blob_url",
@@ -157,7 +193,8 @@ def describe_settings(settings: Settings) -> list[SettingSource]:
     """Every setting with its effective value and where it came from.
 
     Sources: ``env`` (an ``MLSTEWARD_*`` variable), ``argument`` (passed in code),
-    ``derived`` (computed from ``home``) or ``default``. Secrets are masked.
+    ``derived`` (computed from ``home``) or ``default``. Secrets and credentials (the API
+    token, a password in the database URL, keys in the storage options) are masked.
     """
     explicit = settings.model_fields_set
     rows: list[SettingSource] = []
@@ -175,7 +212,11 @@ def describe_settings(settings: Settings) -> list[SettingSource]:
         if name in _DERIVED and not value:
             value = getattr(settings, _DERIVED[name])
         if isinstance(value, SecretStr):
-            value = "********"
+            value = MASK
+        elif name == "database_url":
+            value = redact_database_url(value)
+        elif name == "blob_storage_options":
+            value = redact_storage_options(value)
         elif isinstance(value, Path):
             value = str(value)
         rows.append(SettingSource(name, value, source, field.description or ""))

@@ -192,3 +192,19 @@ def _user_id(platform: Platform, username: str) -> str:
                 text("SELECT id FROM users WHERE username = :u"), {"u": username}
             ).scalar_one()
         )
+
+
+def test_verifying_without_the_signing_key_says_so(platform: Platform) -> None:
+    from mlsteward.errors import ConfigurationError
+
+    _fill(platform, 2)
+    create_checkpoint(platform, SYSTEM)
+    key_file = platform.settings.resolved_audit_key_file
+    key_file.rename(key_file.with_suffix(".moved"))
+    fresh = Platform.open(platform.settings)  # a replica without the key
+    try:
+        with pytest.raises(ConfigurationError, match="MLSTEWARD_AUDIT_KEY_FILE"):
+            verify_audit(fresh, SYSTEM)
+        assert not key_file.exists()  # verification did not mint a new key
+    finally:
+        fresh.close()

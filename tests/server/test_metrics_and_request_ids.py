@@ -36,6 +36,7 @@ def test_metrics_count_requests_by_route_and_status(api: TestClient, people: Peo
         assert api.get(f"{API_PREFIX}/projects/default", headers=headers).status_code == 200
     api.get(f"{API_PREFIX}/projects/default")  # anonymous: 401
     assert request_count(api, "GET", "/projects/{project}", 200) == 3
+    assert request_count(api, "GET", f"{API_PREFIX}/projects/{{project}}", 200) == 3
     assert request_count(api, "GET", "/projects/{project}", 401) == 1
     api.get(f"{API_PREFIX}/projects/default", headers=headers)
     assert request_count(api, "GET", "/projects/{project}", 200) == 4

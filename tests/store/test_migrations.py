@@ -73,3 +73,28 @@ def test_unsupported_database_urls_are_refused(url: str) -> None:
 
 def test_plain_postgresql_url_uses_psycopg3() -> None:
     assert normalize_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_database_from_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'newer.db'}")
+    upgrade(db)
+    with db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
+    with pytest.raises(SchemaOutOfDate, match="newer mlsteward"):
+        upgrade(db)
+    with pytest.raises(SchemaOutOfDate, match="newer mlsteward"):
+        db.require_current_schema()
+    db.dispose()
+
+
+def test_nul_characters_are_a_clear_error_on_every_backend(empty_db: Database) -> None:
+    """PostgreSQL refuses NUL in text (InvalidArgument, not a 500); SQLite finds nothing."""
+    from mlsteward.errors import InvalidArgument, NotFound
+    from mlsteward.security import fetch_project
+
+    upgrade(empty_db)
+    expected = NotFound if empty_db.is_sqlite else InvalidArgument
+    with pytest.raises(expected), empty_db.read() as conn:
+        fetch_project(conn, "bad\x00name")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -40,30 +39,18 @@ def read_full(source: Any, view: memoryview) -> int:
 
 
 def write_all(handle: Any) -> Callable[[memoryview], None]:
-    """A writer for a raw (unbuffered) local file that retries short writes.
+    """A writer for a raw (unbuffered) file that retries short writes.
 
-    After each write it asks the kernel to start writing those pages to disk (Linux
-    ``posix_fadvise(DONTNEED)`` starts asynchronous writeback of dirty pages), so the
-    ``fsync`` that makes the file durable has little left to wait for.
+    (Hinting the kernel to start writeback early, with ``posix_fadvise`` or
+    ``sync_file_range``, was measured: it made puts bimodal, sometimes 2x faster, often 3x
+    slower, so the store simply writes and then fsyncs once.)
     """
-    fileno = handle.fileno()
-    offset = 0
 
     def write(view: memoryview) -> None:
-        nonlocal offset
-        start = offset
         while view:
-            written = handle.write(view)
-            offset += written
-            view = view[written:]
-        if _FADVISE is not None and offset - start >= _WRITEBACK_MIN_BYTES:
-            _FADVISE(fileno, start, offset - start, os.POSIX_FADV_DONTNEED)
+            view = view[handle.write(view) :]
 
     return write
-
-
-_FADVISE = getattr(os, "posix_fadvise", None)
-_WRITEBACK_MIN_BYTES = 1024 * 1024
 
 
 class WriteBehind:

@@ -256,7 +256,9 @@ class BlobStore:
     ) -> int:
         """Write a blob to ``dest_path`` (via a temp file renamed on success); return its size.
 
-        On any error (including corruption found at the end) ``dest_path`` is left untouched.
+        ``dest_path`` appears only complete and verified; on any error (including corruption
+        found at the end) it is left untouched. Like a plain file copy it is not fsynced: call
+        ``os.fsync`` on it if the copy itself must survive a power failure.
         """
         dest = Path(dest_path)
         decoder = self._decoder(address)
@@ -264,7 +266,6 @@ class BlobStore:
         try:
             with decoder.handle, open(temp, "xb", buffering=0) as out:
                 size = copy_object(decoder, write_all(out), progress)
-                os.fsync(out.fileno())
             os.replace(temp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 import typer
@@ -13,32 +12,6 @@ from ._output import emit_json, print_table
 config_app = typer.Typer(
     name="config", help="Show the effective configuration.", no_args_is_help=True
 )
-
-# Keys of fsspec storage options that carry credentials (s3fs: key, secret, token; others alike).
-_SECRET_OPTION = re.compile(r"secret|passw|token|credential|(^|_)key($|_)", re.I)
-_MASK = "********"
-
-
-def _redact_options(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _MASK if _SECRET_OPTION.search(str(k)) and v else _redact_options(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact_options(v) for v in value]
-    return value
-
-
-def _redact(name: str, value: Any) -> Any:
-    """Mask credentials that settings keep in plain fields (URLs, storage options)."""
-    if name == "database_url" and isinstance(value, str) and value:
-        from ._db import display_url
-
-        return display_url(value)
-    if name == "blob_storage_options":
-        return _redact_options(value)
-    return value
 
 
 def _shown(value: Any) -> str:
@@ -64,7 +37,7 @@ def show(
         {
             "name": row.name,
             "env": f"{ENV_PREFIX}{row.name.upper()}",
-            "value": _redact(row.name, row.value),
+            "value": row.value,
             "source": row.source,
             "description": row.description,
         }

@@ -18,12 +18,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout."
 
 def display_url(url: str) -> str:
     """A database URL fit to print: the password is masked."""
-    from sqlalchemy.engine import make_url
+    from ..settings import redact_database_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # unparsable: never echo it, it may hold a password
-        return "<unparsable database URL>"
+    return redact_database_url(url)
 
 
 def _sqlite_file_missing(url: str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,8 +27,7 @@ class _ServerParts:
     """The pieces of ``mlsteward.server`` the command needs, imported together."""
 
     def __init__(self) -> None:
-        from ..server._auth import auth_required, check_can_serve
-        from ..server._run import run_server
+        from ..server import auth_required, check_can_serve, run_server
 
         self.run_server: Callable[[Settings], None] = run_server
         self.check_can_serve: Callable[[Platform], None] = check_can_serve
@@ -65,14 +63,12 @@ def _print_banner(settings: Settings, login_required: bool, admins: int) -> None
     from .. import __version__
 
     url = server_url(settings)
-    has_ui = importlib.util.find_spec("mlsteward.server._ui") is not None
     print_success(f"mlsteward {__version__} serving {url}")
-    if has_ui:
-        print_message(f"  web UI:   {url}/")
+    print_message(f"  web UI:   {url}/")
     print_message(f"  REST API: {url}/api/v1 (interactive docs: {url}/api/v1/docs)")
     print_message(f"  health:   {url}/healthz   metrics: {url}/metrics")
     if login_required:
-        where = f" at {url}/login" if has_ui else ""
+        where = f" at {url}/login"
         print_message(
             f"  log in{where} with a user name and password; API clients send "
             "'Authorization: Bearer <token>' (make one with `mlsteward tokens create`)"

@@ -135,12 +135,18 @@ class CheckpointSigner:
         self.key_file = key_file
         self._key: Any = None
 
-    def _load(self) -> Any:
+    def _load(self, *, create: bool = True) -> Any:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         if self._key is not None:
             return self._key
+        if not self.key_file.exists() and not create:
+            raise ConfigurationError(
+                f"the audit signing key {self.key_file} is missing, so signed checkpoints "
+                "cannot be checked: restore it, or point MLSTEWARD_AUDIT_KEY_FILE at the key "
+                "the other replicas use"
+            )
         if not self.key_file.exists():
             self.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             pem = Ed25519PrivateKey.generate().private_bytes(
@@ -184,7 +190,7 @@ class CheckpointSigner:
         from cryptography.exceptions import InvalidSignature
 
         try:
-            self._load().public_key().verify(bytes.fromhex(signature_hex), message)
+            self._load(create=False).public_key().verify(bytes.fromhex(signature_hex), message)
         except (InvalidSignature, ValueError):
             return False
         return True

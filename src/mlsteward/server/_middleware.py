@@ -50,9 +50,20 @@ class Metrics:
 
 
 def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "<unmatched>"
+    """The matched route's template with its router prefix (``/api/v1/projects/{project}``).
+
+    FastAPI >= 0.16x keeps included routers nested, so ``scope["route"].path`` lacks the
+    prefix; its effective route context carries the full template.
+    """
+    fastapi_state = scope.get("fastapi")
+    effective = (
+        fastapi_state.get("effective_route_context") if isinstance(fastapi_state, dict) else None
+    )
+    for candidate in (effective, scope.get("route")):
+        path = getattr(candidate, "path", None)
+        if path:
+            return str(path)
+    return "<unmatched>"
 
 
 class RequestContextMiddleware:

@@ -8,9 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
-from ..errors import ConfigurationError, SchemaOutOfDate, Unavailable
+from ..errors import (
+    ConfigurationError,
+    InvalidArgument,
+    MissingExtra,
+    SchemaOutOfDate,
+    Unavailable,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -57,6 +63,15 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        try:
+            self._create_engines(echo)
+        except ModuleNotFoundError as exc:
+            raise MissingExtra(
+                f"the database driver {exc.name!r} is not installed: "
+                "pip install 'mlsteward[postgres]'"
+            ) from None
+
+    def _create_engines(self, echo: bool) -> None:
         if self.is_sqlite:
             self.engine = create_engine(
                 self.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -75,6 +90,9 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise Unavailable(f"database error: {exc.orig}") from exc
+        except DataError as exc:
+            # e.g. PostgreSQL refuses NUL characters in text; SQLite would store them.
+            raise InvalidArgument(f"the database refused a value: {exc.orig}") from None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -84,6 +102,9 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise Unavailable(f"database error: {exc.orig}") from exc
+        except DataError as exc:
+            # e.g. PostgreSQL refuses NUL characters in text; SQLite would store them.
+            raise InvalidArgument(f"the database refused a value: {exc.orig}") from None
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None for an empty database."""
@@ -97,9 +118,15 @@ class Database:
 
     def require_current_schema(self) -> None:
         """Raise ``SchemaOutOfDate`` unless migrations are at head."""
-        from ._migrations import head_revision
+        from ._migrations import head_revision, is_known_revision
 
         current, head = self.schema_revision(), head_revision()
+        if current is not None and not is_known_revision(current):
+            raise SchemaOutOfDate(
+                f"database schema is at {current}, which this release does not know: it was "
+                "migrated by a newer mlsteward; upgrade mlsteward",
+                details={"current": current, "head": head},
+            )
         if current != head:
             raise SchemaOutOfDate(
                 f"database schema is at {current or 'nothing'} but this release needs {head}: "

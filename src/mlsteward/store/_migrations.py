@@ -34,9 +34,32 @@ def head_revision() -> str:
     return head
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether this release ships the migration ``revision``."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def upgrade(database: Database, revision: str = "head") -> str | None:
-    """Migrate the database to ``revision``; returns the revision it ended at."""
+    """Migrate the database to ``revision``; returns the revision it ended at.
+
+    Raises ``SchemaOutOfDate`` when the database was migrated by a newer release.
+    """
     from alembic import command
 
+    from ..errors import SchemaOutOfDate
+
+    current = database.schema_revision()
+    if current is not None and not is_known_revision(current):
+        raise SchemaOutOfDate(
+            f"database schema is at {current}, which this release does not know: it was "
+            "migrated by a newer mlsteward; upgrade mlsteward",
+            details={"current": current},
+        )
     command.upgrade(_alembic_config(database), revision)
     return database.schema_revision()
