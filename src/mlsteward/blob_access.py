@@ -10,26 +10,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from sqlalchemy import insert, select
+
 from .security import Actor, Scope, require_admin
+from .store import utcnow
+from .store._tables import blob_refs
 
 if TYPE_CHECKING:
     from .blobs import BlobInfo
     from .platform import Platform
 
-__all__ = ["blob_size", "open_blob", "put_blob"]
+__all__ = ["UPLOAD_OWNER", "blob_size", "open_blob", "put_blob"]
+
+UPLOAD_OWNER = "upload"
+"""``blob_refs.owner_type`` of blobs uploaded directly through ``put_blob``."""
 
 
 def put_blob(platform: Platform, actor: Actor, source: Any) -> BlobInfo:
     """Store everything read from ``source`` (a blocking binary stream) and audit it.
 
     Administrators only (``admin`` scope), checked before a byte is read. Raises
-    ``PayloadTooLarge`` past ``max_upload_bytes`` (nothing stored or audited). The blob is
-    published before the ``blob.put`` event is written: if that fails, the blob is left
-    unreferenced and garbage collection removes it.
+    ``PayloadTooLarge`` past ``max_upload_bytes`` (nothing stored or audited). The upload is
+    recorded as a blob reference (owner ``upload``), so garbage collection keeps it. The blob
+    is published before that row and the ``blob.put`` event are written: if they fail, the
+    blob is left unreferenced and garbage collection removes it after its grace period.
     """
     require_admin(actor)
     info = platform.blobs.put_stream(source, max_bytes=platform.settings.max_upload_bytes)
     with platform.db.write() as conn:
+        exists = conn.execute(
+            select(blob_refs.c.address).where(
+                blob_refs.c.address == info.address,
+                blob_refs.c.owner_type == UPLOAD_OWNER,
+                blob_refs.c.owner_id == info.address,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                insert(blob_refs).values(
+                    address=info.address,
+                    owner_type=UPLOAD_OWNER,
+                    owner_id=info.address,
+                    size=info.size,
+                    created_at=utcnow(),
+                )
+            )
         platform.audit.record(
             conn,
             actor,

@@ -39,7 +39,7 @@ def verify_store(
     for address, _entry in store._iter_objects():
         checked = 0
         try:
-            decoder = store._decoder(address)
+            decoder = store._decoder(address, parallel_hash=True)
             with decoder.handle:
                 checked = copy_object(decoder, None, progress)
         except NotFound:

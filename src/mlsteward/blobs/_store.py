@@ -196,7 +196,7 @@ class BlobStore:
         """
         return io.BufferedReader(ObjectReader(self._decoder(address)), _READ_BUFFER_SIZE)
 
-    def _decoder(self, address: str) -> ObjectDecoder:
+    def _decoder(self, address: str, *, parallel_hash: bool = False) -> ObjectDecoder:
         check_address(address)
         data_key = self._data_key(address) if self._keyring is not None else None
         try:
@@ -205,7 +205,7 @@ class BlobStore:
             raise NotFound(
                 f"no blob with address {address}", details={"address": address}
             ) from None
-        hasher = new_hasher(self._address_key)
+        hasher = new_hasher(self._address_key, parallel=parallel_hash)
         if data_key is not None:
             return ObjectDecoder(handle, address, hasher, data_key)
         try:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from ..errors import ConfigurationError, StewardError
+from ._output import emit_json, print_error, print_table, stderr_console, stdout_console
 
-__all__ = ["blobs_app", "steward_errors"]
+if TYPE_CHECKING:
+    from ..blobs import BlobStore
+
+__all__ = ["blobs_app", "byte_progress", "steward_errors"]
 
 blobs_app = typer.Typer(
     help="Content-addressed blob storage: put, get, list, verify, gc.", no_args_is_help=True
@@ -30,48 +24,46 @@ blobs_app = typer.Typer(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def _stdout() -> Console:
-    return Console(soft_wrap=True, highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
 @contextmanager
 def steward_errors() -> Iterator[None]:
     """Turn a ``StewardError`` into ``error: <message>`` on stderr (red) and exit code 1."""
     try:
         yield
     except StewardError as exc:
-        _stderr().print(f"error: {exc.message}", style="red", markup=False)
+        print_error(exc)
         raise typer.Exit(1) from None
 
 
 @contextmanager
 def byte_progress(description: str, *, total: int | None, enabled: bool) -> Iterator[Any]:
-    """A Rich progress bar on stderr; yields a callback taking byte increments."""
-    progress = Progress(
+    """A Rich progress bar in bytes on stderr (only on a terminal); yields ``advance(n)``."""
+    console = stderr_console()
+    if not enabled or not console.is_terminal:
+        yield lambda count: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=_stderr(),
+        console=console,
         transient=True,
-        disable=not enabled,
-    )
-    with progress:
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda count: progress.advance(task, count)
 
 
-def print_json(data: Any) -> None:
-    """Print ``data`` as JSON on stdout (plain, no colour: safe to pipe)."""
-    typer.echo(json.dumps(data, indent=2, sort_keys=True))
-
-
-def _store() -> Any:
+def _store() -> BlobStore:
     from ..blobs import BlobStore
     from ..settings import load_settings
 
@@ -90,10 +82,12 @@ def put(
         with byte_progress(f"put {path.name}", total=total, enabled=not json_output) as advance:
             info = store.put_file(path, progress=advance)
     if json_output:
-        print_json(info.to_dict())
+        emit_json(info.to_dict())
     else:
         verb = "stored" if info.created else "already stored"
-        _stdout().print(f"{verb} {info.address} ({info.size} bytes)")
+        stdout_console().print(
+            f"{verb} {info.address} ({info.size} bytes)", soft_wrap=True, markup=False
+        )
 
 
 @blobs_app.command("get")
@@ -109,9 +103,9 @@ def get(
         with byte_progress(f"get {address[:12]}", total=total, enabled=not json_output) as advance:
             size = store.get_file(address, dest, progress=advance)
     if json_output:
-        print_json({"address": address, "path": str(dest), "size": size})
+        emit_json({"address": address, "path": str(dest), "size": size})
     else:
-        _stdout().print(f"wrote {size} bytes to {dest}")
+        stdout_console().print(f"wrote {size} bytes to {dest}", soft_wrap=True, markup=False)
 
 
 @blobs_app.command("ls")
@@ -119,12 +113,11 @@ def ls(json_output: JsonOption = False) -> None:
     """List stored blobs with their sizes (plaintext bytes)."""
     with steward_errors():
         store = _store()
-        rows = ((address, store.size(address)) for address in store.iter_addresses())
-        if json_output:
-            print_json([{"address": address, "size": size} for address, size in rows])
-        else:
-            for address, size in rows:
-                typer.echo(f"{address}  {size}")
+        rows = [(address, store.size(address)) for address in store.iter_addresses()]
+    if json_output:
+        emit_json([{"address": address, "size": size} for address, size in rows])
+    else:
+        print_table(["address", "size"], rows, empty="no blobs stored")
 
 
 @blobs_app.command("verify")
@@ -135,13 +128,13 @@ def verify(json_output: JsonOption = False) -> None:
         with byte_progress("verify", total=None, enabled=not json_output) as advance:
             report = store.verify(progress=advance)
     if json_output:
-        print_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
-        out = _stdout()
-        out.print(f"checked {report.objects} blobs ({report.bytes} bytes)")
+        out = stdout_console()
+        out.print(f"checked {report.objects} blobs ({report.bytes} bytes)", soft_wrap=True)
         for address, problem in report.problems.items():
-            out.print(f"[red]{address}[/red]: {problem}", markup=True)
-        out.print("ok" if report.ok else "[red]problems found[/red]", markup=True)
+            out.print(f"{address}: {problem}", style="red", markup=False, soft_wrap=True)
+        out.print("ok" if report.ok else "problems found", style=None if report.ok else "red")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -176,12 +169,13 @@ def gc(
         store = BlobStore.from_settings(settings)
         report = store.gc(_referenced(settings), grace_seconds=grace_seconds, dry_run=dry_run)
     if json_output:
-        print_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         verb = "would delete" if dry_run else "deleted"
-        _stdout().print(
+        stdout_console().print(
             f"{verb} {report.deleted} blobs ({report.deleted_bytes} bytes), "
             f"{report.temp_deleted} stale temporary files, "
             f"{report.orphan_keys_deleted} orphan wrapped keys; kept {report.kept} referenced "
-            f"and {report.young} recent blobs"
+            f"and {report.young} recent blobs",
+            soft_wrap=True,
         )

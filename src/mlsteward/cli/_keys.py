@@ -6,20 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ..errors import ConfigurationError
-from ._blobs import JsonOption, print_json, steward_errors
+from ._blobs import JsonOption, steward_errors
+from ._output import emit_json, stdout_console
 
 __all__ = ["keys_app"]
 
 keys_app = typer.Typer(
     help="Master keys for encryption at rest: generate, rotate, status.", no_args_is_help=True
 )
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
 
 
 @keys_app.command("generate")
@@ -33,9 +29,9 @@ def generate(
     with steward_errors():
         keyring = Keyring.generate(path)
     if json_output:
-        print_json({"path": str(path), "active": keyring.active_key_id})
+        emit_json({"path": str(path), "active": keyring.active_key_id})
     else:
-        _out().print(
+        stdout_console().print(
             f"created keyring {path} (active key {keyring.active_key_id}); "
             f"set MLSTEWARD_MASTER_KEY_FILE={path} to encrypt blobs, and back the file up: "
             "without it encrypted blobs cannot be read"
@@ -69,9 +65,9 @@ def rotate(
         rewrapped = store.rotate_keys()
     result = {"previous": previous, "active": keyring.active_key_id, "rewrapped": rewrapped}
     if json_output:
-        print_json(result)
+        emit_json(result)
     else:
-        _out().print(
+        stdout_console().print(
             f"active key {keyring.active_key_id} (was {previous}); "
             f"re-wrapped {rewrapped} data keys, no blob data rewritten"
         )
@@ -90,9 +86,11 @@ def status(json_output: JsonOption = False) -> None:
         usage = store.key_usage() if keyring is not None else {}
     if keyring is None:
         if json_output:
-            print_json({"encrypted": False})
+            emit_json({"encrypted": False})
         else:
-            _out().print("encryption at rest is off (MLSTEWARD_MASTER_KEY_FILE is not set)")
+            stdout_console().print(
+                "encryption at rest is off (MLSTEWARD_MASTER_KEY_FILE is not set)"
+            )
         return
     result = {
         "encrypted": True,
@@ -102,9 +100,9 @@ def status(json_output: JsonOption = False) -> None:
         "unknown_keys": {k: n for k, n in usage.items() if k not in keyring.key_ids},
     }
     if json_output:
-        print_json(result)
+        emit_json(result)
         return
-    out = _out()
+    out = stdout_console()
     out.print(f"keyring {settings.master_key_file}")
     for key_id in keyring.key_ids:
         mark = " (active)" if key_id == keyring.active_key_id else ""
