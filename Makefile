@@ -66,8 +66,11 @@ demo: $(VENV)/.installed-server
 		echo "   (shown only this once: store it now)"; \
 		echo "  ============================================================"; \
 		echo; \
+	else \
+		echo "==> an administrator exists already: log in at $(DEMO_URL)/login with its"; \
+		echo "    password (to set a new one: $(MLSTEWARD) users set-password admin)"; \
 	fi
-	@$(MLSTEWARD) server --host $(DEMO_HOST) --port $(DEMO_PORT)
+	@$(MLSTEWARD) server --host $(DEMO_HOST) --port $(DEMO_PORT) --auth-mode required
 
 LINT := echo "==> ruff check" && $(BIN)/ruff check \
 	&& echo "==> ruff format --check" && $(BIN)/ruff format --check \
