@@ -8,16 +8,16 @@ import os
 import platform
 import sys
 
-from . import blob_io
+from . import audit_append, blob_io
 from ._harness import format_table
 
-WORKLOADS = {"blob_io": blob_io.run}
+WORKLOADS = {"audit_append": audit_append.run, "blob_io": blob_io.run}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("workload", choices=sorted(WORKLOADS))
-    parser.add_argument("--quick", action="store_true", help="Small sizes (about 50 MB).")
+    parser.add_argument("--quick", action="store_true", help="Small sizes (blob_io: 50 MB).")
     parser.add_argument("--peer", action="store_true", help="Also measure the peer tool.")
     parser.add_argument("--repeat", type=int, default=5, help="Timed runs after a warm-up.")
     parser.add_argument("--dir", default=None, help="Work folder (default: the temp folder).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -13,6 +14,22 @@ from typing import Any
 MB = 1_000_000
 
 
+def peak_rss() -> int:
+    """Peak RSS of this process in bytes.
+
+    Linux keeps ``ru_maxrss`` across ``exec``, so a child would report its parent's peak;
+    ``VmHWM`` is the high-water mark of this program only.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 @dataclass
 class Side:
     """Timings (seconds) of the repetitions of one side, and its peak RSS in bytes."""
@@ -20,25 +37,30 @@ class Side:
     times: list[float]
     peak_rss: int
 
-    def throughputs(self, size: int) -> list[float]:
-        """MB/s of every repetition."""
-        return [size / t / MB for t in self.times]
-
 
 @dataclass
 class Row:
-    """One line of the results table."""
+    """One line of the results table: ``size`` units were processed per repetition.
+
+    ``unit="MB"`` means ``size`` is in bytes and rates are shown in MB/s.
+    """
 
     workload: str
     size: int
     ours: Side
     peer: Side | None
+    unit: str = "MB"
+
+    def rates(self, side: Side) -> list[float]:
+        """Units per second of every repetition of ``side``."""
+        scale = MB if self.unit == "MB" else 1
+        return [self.size / scale / t for t in side.times]
 
 
 def run_child(module: str, job: dict[str, Any]) -> Side:
     """Run ``python -m <module> --child <job>`` and read the ``Side`` it prints as JSON.
 
-    Each side runs in its own process so that its peak RSS (``ru_maxrss``) is its own.
+    Each side runs in its own process so that its peak RSS is its own.
     """
     result = subprocess.run(
         [sys.executable, "-m", module, "--child", json.dumps(job)],
@@ -52,32 +74,35 @@ def run_child(module: str, job: dict[str, Any]) -> Side:
     return Side(times=data["times"], peak_rss=data["peak_rss"])
 
 
-def _spread(values: Sequence[float]) -> str:
-    return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
+def _spread(values: Sequence[float], unit: str) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{low:,.0f} / {mid:,.0f} / {high:,.0f} {unit}/s"
 
 
-def _human(size: int) -> str:
-    return f"{size / MB:,.0f} MB" if size >= MB else f"{size:,} B"
+def _size(row: Row) -> str:
+    if row.unit == "MB":
+        return f"{row.size / MB:,.0f} MB" if row.size >= MB else f"{row.size:,} B"
+    return f"{row.size:,} {row.unit}"
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """A Markdown table: throughput min / median / max (MB/s), ratio of medians, peak RSS."""
+    """A Markdown table: rate min / median / max, ratio of medians, peak RSS of each side."""
     header = (
-        "| workload | size | mlsteward MB/s (min / median / max) | peer MB/s (min / median / max)"
+        "| workload | size | mlsteward (min / median / max) | peer (min / median / max)"
         " | ratio | mlsteward peak RSS | peer peak RSS |"
     )
     lines = [header, "|" + "---|" * 7]
     for row in rows:
-        ours = row.ours.throughputs(row.size)
+        ours = row.rates(row.ours)
         if row.peer is not None:
-            peer = row.peer.throughputs(row.size)
-            peer_text = _spread(peer)
+            peer = row.rates(row.peer)
+            peer_text = _spread(peer, row.unit)
             ratio = f"{statistics.median(ours) / statistics.median(peer):.0%}"
             peer_rss = f"{row.peer.peak_rss / MB:,.0f} MB"
         else:
             peer_text, ratio, peer_rss = "-", "-", "-"
         lines.append(
-            f"| {row.workload} | {_human(row.size)} | {_spread(ours)} | {peer_text} | {ratio} "
-            f"| {row.ours.peak_rss / MB:,.0f} MB | {peer_rss} |"
+            f"| {row.workload} | {_size(row)} | {_spread(ours, row.unit)} | {peer_text} "
+            f"| {ratio} | {row.ours.peak_rss / MB:,.0f} MB | {peer_rss} |"
         )
     return "\n".join(lines)

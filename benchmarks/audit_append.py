@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._harness import Row, Side, run_child
+from ._harness import Row, Side, peak_rss, run_child
 
 PG_ADMIN_URL = os.environ.get(
     "MLSTEWARD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -82,8 +81,7 @@ def _child(job: dict[str, Any]) -> None:
             step(i)
         times.append(time.perf_counter() - started)
     db.dispose()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"times": times, "peak_rss": peak}))
+    print(json.dumps({"times": times, "peak_rss": peak_rss()}))
 
 
 def _fresh_postgres() -> tuple[str, Any]:

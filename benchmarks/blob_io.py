@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from typing import Any
 
 import blake3
 
-from ._harness import Row, Side, run_child
+from ._harness import Row, Side, peak_rss, run_child
 
 FULL_SIZE = 1_000_000_000
 QUICK_SIZE = 50_000_000
@@ -39,22 +38,6 @@ def generate(path: Path, size: int, seed: int = SEED) -> None:
     with open(path, "wb") as out:
         for offset in range(0, size, _GEN_CHUNK):
             out.write(xof.digest(length=min(_GEN_CHUNK, size - offset), seek=offset))
-
-
-def _peak_rss() -> int:
-    """Peak RSS of this process in bytes.
-
-    Linux keeps ``ru_maxrss`` across ``exec``, so a child would report its parent's peak;
-    ``VmHWM`` is the high-water mark of this program only.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _warm(path: Path) -> None:
@@ -113,7 +96,7 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
                 store.get_file(job["address"], dest)
                 times.append(time.perf_counter() - start)
             dest.unlink(missing_ok=True)
-    return {"times": times, "peak_rss": _peak_rss()}
+    return {"times": times, "peak_rss": peak_rss()}
 
 
 PEERS = ("copyfile", "copyfile+fsync")

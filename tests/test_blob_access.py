@@ -9,7 +9,7 @@ import pytest
 
 from mlsteward.blob_access import blob_size, open_blob, put_blob
 from mlsteward.errors import PayloadTooLarge, PermissionDenied
-from mlsteward.platform import Platform, referenced_blob_addresses
+from mlsteward.platform import Platform, ReferencedBlobs, referenced_blob_addresses
 from mlsteward.security import SYSTEM, Actor, create_user, list_audit_events
 from mlsteward.settings import Settings
 
@@ -19,7 +19,7 @@ def test_uploads_are_audited_and_survive_garbage_collection(
 ) -> None:
     kept = put_blob(platform, SYSTEM, io.BytesIO(b"uploaded through the service"))
     stray = platform.blobs.put_bytes(b"written by nobody, referenced by nothing")
-    referenced = referenced_blob_addresses(settings)
+    referenced = referenced_blob_addresses(platform)
     assert kept.address in referenced
     assert stray.address not in referenced
 
@@ -59,3 +59,29 @@ def test_oversized_uploads_store_nothing(make_settings: Callable[..., Settings])
         assert list_audit_events(small, SYSTEM, action="blob.put") == []
     finally:
         small.close()
+
+
+def test_referenced_addresses_stream_distinct_and_verify_reports_missing(
+    platform: Platform,
+) -> None:
+    from sqlalchemy import insert
+
+    from mlsteward.store import utcnow
+    from mlsteward.store._tables import blob_refs
+
+    stored = [put_blob(platform, SYSTEM, io.BytesIO(bytes([i]) * 10)).address for i in range(5)]
+    ghost = "f" * 64
+    with platform.db.write() as conn:  # a second owner of one blob, and a reference to nothing
+        for owner, address in (("run", stored[0]), ("run", ghost)):
+            conn.execute(
+                insert(blob_refs).values(
+                    address=address, owner_type=owner, owner_id="r1", size=1, created_at=utcnow()
+                )
+            )
+    refs = ReferencedBlobs(platform.db, batch_size=2)
+    assert list(refs) == sorted({*stored, ghost})
+
+    report = platform.blobs.verify(expected=refs)
+
+    assert report.missing == [ghost]
+    assert not report.ok

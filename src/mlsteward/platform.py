@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Container
+from collections.abc import Container, Iterator
 from typing import TYPE_CHECKING
 
 from .settings import Settings, load_settings
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .blobs import BlobStore
     from .security._audit import AuditLog
 
-__all__ = ["Platform", "referenced_blob_addresses"]
+__all__ = ["Platform", "ReferencedBlobs", "referenced_blob_addresses"]
 
 DEFAULT_PROJECT = "default"
 
@@ -84,11 +84,16 @@ class Platform:
         self.db.dispose()
 
 
-class _ReferencedAddresses(Container[str]):
-    """Membership test against ``blob_refs`` without loading every address into memory."""
+class ReferencedBlobs(Container[str]):
+    """The blob addresses some metadata row refers to, read from ``blob_refs`` on demand.
 
-    def __init__(self, db: Database) -> None:
+    Membership is one indexed lookup; iteration streams distinct addresses in batches, so
+    neither loads every address into memory.
+    """
+
+    def __init__(self, db: Database, batch_size: int = 1000) -> None:
         self._db = db
+        self._batch_size = batch_size
 
     def __contains__(self, address: object) -> bool:
         from sqlalchemy import select
@@ -101,7 +106,29 @@ class _ReferencedAddresses(Container[str]):
             ).first()
         return row is not None
 
+    def __iter__(self) -> Iterator[str]:
+        from sqlalchemy import select
 
-def referenced_blob_addresses(settings: Settings) -> Container[str]:
-    """The addresses some metadata row still refers to (for blob garbage collection)."""
-    return _ReferencedAddresses(Platform.open(settings).db)
+        from .store._tables import blob_refs
+
+        after = ""
+        while True:
+            with self._db.read() as conn:
+                batch = list(
+                    conn.execute(
+                        select(blob_refs.c.address)
+                        .where(blob_refs.c.address > after)
+                        .group_by(blob_refs.c.address)
+                        .order_by(blob_refs.c.address)
+                        .limit(self._batch_size)
+                    ).scalars()
+                )
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1]
+
+
+def referenced_blob_addresses(platform: Platform) -> ReferencedBlobs:
+    """The addresses some metadata row still refers to (for blob gc and verify)."""
+    return ReferencedBlobs(platform.db)

@@ -13,6 +13,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "Keyring",
         "ProgressCallback",
         "VerifyReport",
+        "check_address",
     ]
     assert sorted(mlsteward.blobs.__all__) == mlsteward.blobs.__all__
     for name in mlsteward.blobs.__all__:

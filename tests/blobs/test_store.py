@@ -286,3 +286,58 @@ def test_foreign_files_are_ignored(store: BlobStore, spec: StoreSpec) -> None:
     spec.raw().write("objects/README", b"junk")
     assert list(store.iter_addresses()) == [address]
     assert store.verify().ok
+
+
+@pytest.mark.parametrize("pieces", [1, 2])
+def test_corrupt_last_piece_is_never_returned(
+    store: BlobStore, spec: StoreSpec, pieces: int
+) -> None:
+    """Even when the size is an exact multiple of the read size, the end is checked first.
+
+    (Encrypted: every chunk returned is authenticated; here the last byte belongs to the
+    empty final chunk, so all the data is genuine and the error still comes at the end.)
+    """
+    size = pieces * (CHUNK if spec.encrypted else IO_CHUNK_SIZE)
+    data = generated_bytes(size, seed=pieces)
+    address = store.put_bytes(data).address
+    raw = spec.raw()
+    content = bytearray(raw.read(object_key(address)))
+    content[-1] ^= 0xFF
+    raw.write(object_key(address), bytes(content))
+    received = bytearray()
+
+    def read_all() -> None:
+        with store.open(address) as reader:
+            while piece := reader.read(MiB):
+                received.extend(piece)
+
+    with pytest.raises(IntegrityError):
+        read_all()
+    assert data.startswith(bytes(received))
+    if not spec.encrypted:
+        assert len(received) < size
+
+
+def test_get_file_of_a_corrupt_blob_leaves_no_file(
+    store: BlobStore, spec: StoreSpec, tmp_path: Path
+) -> None:
+    data = generated_bytes(3 * MiB + 5, seed=21)
+    address = store.put_bytes(data).address
+    raw = spec.raw()
+    content = bytearray(raw.read(object_key(address)))
+    content[MiB] ^= 0x40
+    raw.write(object_key(address), bytes(content))
+    dest = tmp_path / "restored.bin"
+    with pytest.raises(IntegrityError, match=address):
+        store.get_file(address, dest)
+    assert [p.name for p in tmp_path.iterdir() if "restored" in p.name] == []
+
+
+def test_put_file_of_a_special_file_reads_its_content(store: BlobStore) -> None:
+    """/proc files report size 0 yet have content: they must not be stored empty."""
+    proc = Path("/proc/self/cmdline")
+    if not proc.exists():
+        pytest.skip("no /proc on this system")
+    info = store.put_file(proc)
+    assert info.size > 0
+    assert b"pytest" in store.get_bytes(info.address) or b"python" in store.get_bytes(info.address)

@@ -113,6 +113,5 @@ def test_a_missing_database_driver_names_the_extra(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert out.stderr.strip() == (
-        "error: this command needs the postgres extra (psycopg is not installed): "
-        "pip install 'mlsteward[postgres]'"
+        "error: the database driver 'psycopg' is not installed: pip install 'mlsteward[postgres]'"
     )

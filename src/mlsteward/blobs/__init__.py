@@ -4,6 +4,7 @@ Blobs are immutable and named by the BLAKE3 digest of their content (keyed when 
 writes are atomic and streamed with bounded memory. See ``BlobStore``.
 """
 
+from ._address import check_address as check_address
 from ._keyring import Keyring as Keyring
 from ._reports import BlobInfo as BlobInfo
 from ._reports import GcReport as GcReport
@@ -18,4 +19,5 @@ __all__ = [
     "Keyring",
     "ProgressCallback",
     "VerifyReport",
+    "check_address",
 ]

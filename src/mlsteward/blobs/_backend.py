@@ -71,13 +71,18 @@ class Backend(Protocol):
     def list_subdirs(self, key: str) -> list[str]: ...
 
 
-class _LocalTempWriter:
+class LocalTempWriter:
+    """A temporary file under ``tmp/`` (read-write, so a kernel copy can be hashed back)."""
+
     def __init__(self, root: str, key: str) -> None:
         self.key = key
         self._path = os.path.join(root, key)
         os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        self._file: BinaryIO = open(self._path, "xb", buffering=0)  # noqa: SIM115
+        self._file: BinaryIO = open(self._path, "xb+", buffering=0)  # noqa: SIM115
         self._write = write_all(self._file)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
 
     def write(self, data: bytes | memoryview, /) -> object:
         self._write(memoryview(data))
@@ -107,7 +112,7 @@ class LocalBackend:
         return os.path.join(self.root, key)
 
     def open_temp(self) -> TempWriter:
-        return _LocalTempWriter(self.root, new_temp_key())
+        return LocalTempWriter(self.root, new_temp_key())
 
     def publish(self, temp_key: str, final_key: str) -> None:
         final = self._path(final_key)
@@ -150,7 +155,8 @@ class LocalBackend:
             return handle.read()
 
     def write_small(self, key: str, data: bytes, *, exclusive: bool) -> bool:
-        temp = _LocalTempWriter(self.root, new_temp_key())
+        """Write a small file atomically; with ``exclusive``, only if it does not exist."""
+        temp = LocalTempWriter(self.root, new_temp_key())
         try:
             temp.write(data)
             temp.close()
@@ -161,14 +167,12 @@ class LocalBackend:
                     os.link(self._path(temp.key), final)  # atomic create-if-absent
                 except FileExistsError:
                     return False
-                finally:
-                    temp.abort()
             else:
                 os.replace(self._path(temp.key), final)
             _fsync_dir(os.path.dirname(final))
             return True
         finally:
-            temp.abort()
+            temp.abort()  # the temp name (the object keeps its own link)
 
     def list_dir(self, key: str) -> Iterator[Entry]:
         try:

@@ -20,7 +20,7 @@ from ._address import (
     object_key,
     sidecar_key,
 )
-from ._backend import Backend, Entry, open_backend
+from ._backend import Backend, Entry, LocalBackend, open_backend
 from ._crypto import (
     DEFAULT_CHUNK_SIZE,
     HEADER_SIZE,
@@ -32,10 +32,11 @@ from ._crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
+from ._kernel_copy import copy_file_in, copy_object_out
 from ._keyring import Keyring
 from ._pipeline import read_full, write_all
 from ._reports import BlobInfo, GcReport, ProgressCallback, VerifyReport
-from ._streams import ObjectDecoder, ObjectReader, copy_object, write_temp
+from ._streams import ObjectDecoder, ObjectReader, WrittenTemp, copy_object, write_temp
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -103,7 +104,12 @@ class BlobStore:
     def put_file(
         self, path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
     ) -> BlobInfo:
-        """Store the content of a local file; ``NotFound`` if it does not exist."""
+        """Store the content of a local file; ``NotFound`` if it does not exist.
+
+        Into a local, unencrypted store the kernel copies the file (``copy_file_range``) and
+        the address is the hash of the bytes that landed; otherwise it streams like
+        ``put_stream``.
+        """
         try:
             handle = open(path, "rb", buffering=0)  # noqa: SIM115
         except FileNotFoundError:
@@ -111,6 +117,10 @@ class BlobStore:
         except IsADirectoryError:
             raise InvalidArgument(f"{path} is a folder, not a file") from None
         with handle:
+            if self._keyring is None and isinstance(self._backend, LocalBackend):
+                written = copy_file_in(self._backend, handle.fileno(), progress)
+                if written is not None:
+                    return self._publish_written(written, None)
             return self.put_stream(handle, progress=progress)
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> BlobInfo:
@@ -140,6 +150,9 @@ class BlobStore:
             progress=progress,
             max_bytes=max_bytes,
         )
+        return self._publish_written(written, data_key)
+
+    def _publish_written(self, written: WrittenTemp, data_key: bytes | None) -> BlobInfo:
         try:
             created = self._publish(written.temp.key, written.address, written.size, data_key)
         except BaseException:
@@ -264,8 +277,12 @@ class BlobStore:
         decoder = self._decoder(address)
         temp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")
         try:
-            with decoder.handle, open(temp, "xb", buffering=0) as out:
-                size = copy_object(decoder, write_all(out), progress)
+            with decoder.handle, open(temp, "xb+", buffering=0) as out:
+                size = None
+                if self._keyring is None and self._backend.is_local:
+                    size = copy_object_out(decoder, out.fileno(), progress)
+                if size is None:
+                    size = copy_object(decoder, write_all(out), progress)
             os.replace(temp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):

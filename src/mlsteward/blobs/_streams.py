@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -143,6 +144,11 @@ class ObjectDecoder:
         self._hasher = hasher
         self._prefix = prefix
         self._done = False
+        # Knowing the stored size lets the last piece be checked before it is returned, even
+        # when the size is an exact multiple of the piece size.
+        self._remaining = _stored_size(handle)
+        if self._remaining is not None:
+            self._remaining -= len(prefix)
         self._cipher: ChunkCipher | None = None
         self.piece_size = IO_CHUNK_SIZE
         if data_key is not None:
@@ -156,6 +162,11 @@ class ObjectDecoder:
             self._cipher = ChunkCipher(data_key, chunk_size)
             self.piece_size = chunk_size
             self._sealed = memoryview(bytearray(chunk_size + TAG_SIZE))
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of ``handle`` read so far by the store (the peeked prefix), for a rewind."""
+        return len(self._prefix)
 
     @property
     def finished(self) -> bool:
@@ -182,8 +193,13 @@ class ObjectDecoder:
             got = len(self._prefix)
             out[:got] = self._prefix
             self._prefix = b""
-        got += read_full(self.handle, out[got:])
-        self._done = got < len(out)
+        read = read_full(self.handle, out[got:])
+        got += read
+        if self._remaining is None:
+            self._done = got < len(out)
+        else:
+            self._remaining -= read
+            self._done = self._remaining <= 0 or got < len(out)
         return got
 
     def _read_encrypted(self, out: memoryview) -> int:
@@ -204,6 +220,17 @@ class ObjectDecoder:
             )
         self._done = final
         return size
+
+
+def _stored_size(handle: Any) -> int | None:
+    """Size of an open stored object: ``size`` of an fsspec file, else ``fstat``."""
+    size = getattr(handle, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
 
 
 def copy_object(

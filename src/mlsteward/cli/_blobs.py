@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import ConfigurationError, StewardError
+from ..errors import StewardError
+from ._local import local_platform
 from ._output import emit_json, print_error, print_table, stderr_console, stdout_console
 
 if TYPE_CHECKING:
@@ -122,11 +123,15 @@ def ls(json_output: JsonOption = False) -> None:
 
 @blobs_app.command("verify")
 def verify(json_output: JsonOption = False) -> None:
-    """Re-hash (and decrypt) every blob; exit code 1 if any is corrupt or undecryptable."""
-    with steward_errors():
-        store = _store()
+    """Re-hash (and decrypt) every blob and check that every blob the metadata refers to
+    exists; exit code 1 if any is corrupt, undecryptable or missing."""
+    with steward_errors(), local_platform() as platform:
+        from ..platform import referenced_blob_addresses
+
         with byte_progress("verify", total=None, enabled=not json_output) as advance:
-            report = store.verify(progress=advance)
+            report = platform.blobs.verify(
+                progress=advance, expected=referenced_blob_addresses(platform)
+            )
     if json_output:
         emit_json(report.to_dict())
     else:
@@ -139,18 +144,6 @@ def verify(json_output: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
-def _referenced(settings: Any) -> Container[str]:
-    try:
-        from ..platform import referenced_blob_addresses
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"gc needs the metadata store to know which blobs are referenced ({exc}); "
-            "nothing was deleted"
-        ) from None
-    referenced: Container[str] = referenced_blob_addresses(settings)
-    return referenced
-
-
 @blobs_app.command("gc")
 def gc(
     grace_seconds: Annotated[
@@ -161,13 +154,12 @@ def gc(
     json_output: JsonOption = False,
 ) -> None:
     """Delete blobs no metadata references, and stale temporary files."""
-    with steward_errors():
-        from ..blobs import BlobStore
-        from ..settings import load_settings
+    with steward_errors(), local_platform() as platform:
+        from ..platform import referenced_blob_addresses
 
-        settings = load_settings()
-        store = BlobStore.from_settings(settings)
-        report = store.gc(_referenced(settings), grace_seconds=grace_seconds, dry_run=dry_run)
+        report = platform.blobs.gc(
+            referenced_blob_addresses(platform), grace_seconds=grace_seconds, dry_run=dry_run
+        )
     if json_output:
         emit_json(report.to_dict())
     else:
