@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -126,3 +128,47 @@ def test_server_starts_and_says_where_and_how_to_log_in(
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_server_with_several_workers_serves_and_logs_json(tmp_path: Path) -> None:
+    """``--workers 2``: uvicorn spawns worker processes that rebuild the app from the
+    environment; they must serve the same platform and write JSON access logs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(tmp_path / "home")
+    code = (
+        "import sys; sys.argv = ['mlsteward', 'server', '--workers', '2', '--port', "
+        f"'{port}']\nfrom mlsteward.cli import main\nmain()\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        answers: list[dict[str, object]] = []
+        while time.monotonic() < deadline and len(answers) < 4:
+            try:
+                answers.append(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json())
+            except httpx.TransportError:
+                time.sleep(0.2)
+        me = httpx.get(f"http://localhost:{port}/api/v1/me", timeout=5).json()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            _, stderr = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, stderr = server.communicate()
+    assert [a["status"] for a in answers] == ["ok"] * 4
+    assert me["name"] == "local-admin"
+    access = [
+        json.loads(line)
+        for line in stderr.splitlines()
+        if line.startswith("{") and '"mlsteward.access"' in line
+    ]
+    assert any(entry["path"] == "/healthz" and entry["status"] == 200 for entry in access)

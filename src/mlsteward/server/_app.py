@@ -68,5 +68,12 @@ def _include_ui(app: FastAPI) -> None:
 
 
 def create_app_from_settings() -> FastAPI:
-    """Factory for uvicorn workers (``--workers N``): settings come from the environment."""
-    return create_app(Platform.open())
+    """Factory for uvicorn workers (``--workers N``): settings come from the environment.
+
+    Each worker is a fresh process, so it sets up the JSON logs itself.
+    """
+    from ._logging import configure_logging
+
+    platform = Platform.open()
+    configure_logging(platform.settings.log_level)
+    return create_app(platform)
