@@ -149,6 +149,14 @@ def _owner_count(conn: Connection, project_id: str) -> int:
     )
 
 
+def _membership(conn: Connection, project_id: str, user_id: str) -> Row[Any] | None:
+    return conn.execute(
+        select(memberships).where(
+            memberships.c.project_id == project_id, memberships.c.user_id == user_id
+        )
+    ).first()
+
+
 def add_member(
     platform: Platform, actor: Actor, project_name: str, username: str, role: Role | str
 ) -> Member:
@@ -158,11 +166,7 @@ def add_member(
         project = fetch_project(conn, project_name)
         require_project_role(conn, actor, project.id, Role.OWNER)
         user = fetch_user(conn, username)
-        existing = conn.execute(
-            select(memberships.c.role).where(
-                memberships.c.project_id == project.id, memberships.c.user_id == user.id
-            )
-        ).first()
+        existing = _membership(conn, project.id, user.id)
         if existing is not None:
             raise AlreadyExists(
                 f"{username!r} is already a {existing.role} of {project_name!r}; "
@@ -198,11 +202,7 @@ def set_member_role(
         project = fetch_project(conn, project_name)
         require_project_role(conn, actor, project.id, Role.OWNER)
         user = fetch_user(conn, username)
-        row = conn.execute(
-            select(memberships).where(
-                memberships.c.project_id == project.id, memberships.c.user_id == user.id
-            )
-        ).first()
+        row = _membership(conn, project.id, user.id)
         if row is None:
             raise NotFound(f"{username!r} is not a member of {project_name!r}")
         if (
@@ -234,11 +234,7 @@ def remove_member(platform: Platform, actor: Actor, project_name: str, username:
         project = fetch_project(conn, project_name)
         require_project_role(conn, actor, project.id, Role.OWNER)
         user = fetch_user(conn, username)
-        row = conn.execute(
-            select(memberships.c.role).where(
-                memberships.c.project_id == project.id, memberships.c.user_id == user.id
-            )
-        ).first()
+        row = _membership(conn, project.id, user.id)
         if row is None:
             raise NotFound(f"{username!r} is not a member of {project_name!r}")
         if row.role == Role.OWNER.label and _owner_count(conn, project.id) == 1:

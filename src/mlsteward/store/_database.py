@@ -57,6 +57,18 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    """Driver failures as mlsteward errors: unreachable -> ``Unavailable``; a value the
+    database refuses (PostgreSQL and NUL characters) -> ``InvalidArgument``."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise Unavailable(f"database error: {exc.orig}") from exc
+    except DataError as exc:
+        raise InvalidArgument(f"the database refused a value: {exc.orig}") from None
+
+
 class Database:
     """One engine per process; ``write()`` and ``read()`` give transactions."""
 
@@ -85,26 +97,14 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction: commits on success, rolls back on any exception."""
-        try:
-            with self._write_engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(f"database error: {exc.orig}") from exc
-        except DataError as exc:
-            # e.g. PostgreSQL refuses NUL characters in text; SQLite would store them.
-            raise InvalidArgument(f"the database refused a value: {exc.orig}") from None
+        with _database_errors(), self._write_engine.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (rolled back at the end)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(f"database error: {exc.orig}") from exc
-        except DataError as exc:
-            # e.g. PostgreSQL refuses NUL characters in text; SQLite would store them.
-            raise InvalidArgument(f"the database refused a value: {exc.orig}") from None
+        with _database_errors(), self.engine.connect() as conn:
+            yield conn
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None for an empty database."""
