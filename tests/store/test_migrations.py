@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 from mlsteward.errors import ConfigurationError, SchemaOutOfDate
 from mlsteward.platform import Platform
 from mlsteward.settings import load_settings
-from mlsteward.store import Database, head_revision, metadata, normalize_database_url, upgrade
+from mlsteward._schema import load_all_tables
+from mlsteward.store import Database, head_revision, normalize_database_url, upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,7 +38,7 @@ def test_migrated_schema_matches_table_definitions(empty_db: Database) -> None:
     upgrade(empty_db)
     with empty_db.engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            MigrationContext.configure(conn, opts={"compare_type": True}), load_all_tables()
         )
     assert diff == []
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from mlsteward.store._tables import metadata
+from mlsteward._schema import load_all_tables
+
+metadata = load_all_tables()
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:

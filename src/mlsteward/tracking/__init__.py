@@ -1,0 +1,51 @@
+"""Experiment tracking: experiments, runs, parameters, metrics, tags and search."""
+
+from ._environment import capture_environment as capture_environment
+from ._environment import git_diff as git_diff
+from ._experiments import create_experiment as create_experiment
+from ._experiments import get_experiment as get_experiment
+from ._experiments import get_or_create_experiment as get_or_create_experiment
+from ._experiments import list_experiments as list_experiments
+from ._experiments import set_experiment_deleted as set_experiment_deleted
+from ._ingest import log_batch as log_batch
+from ._ingest import metric_history as metric_history
+from ._ingest import metric_keys as metric_keys
+from ._model import Experiment as Experiment
+from ._model import ExperimentId as ExperimentId
+from ._model import MetricPoint as MetricPoint
+from ._model import Run as Run
+from ._model import RunId as RunId
+from ._model import RunStatus as RunStatus
+from ._runs import end_run as end_run
+from ._runs import get_run as get_run
+from ._runs import heartbeat as heartbeat
+from ._runs import reap_dead_runs as reap_dead_runs
+from ._runs import set_run_deleted as set_run_deleted
+from ._runs import set_run_notes as set_run_notes
+from ._runs import start_run as start_run
+
+__all__ = [
+    "Experiment",
+    "ExperimentId",
+    "MetricPoint",
+    "Run",
+    "RunId",
+    "RunStatus",
+    "capture_environment",
+    "create_experiment",
+    "end_run",
+    "get_experiment",
+    "get_or_create_experiment",
+    "get_run",
+    "git_diff",
+    "heartbeat",
+    "list_experiments",
+    "log_batch",
+    "metric_history",
+    "metric_keys",
+    "reap_dead_runs",
+    "set_experiment_deleted",
+    "set_run_deleted",
+    "set_run_notes",
+    "start_run",
+]

@@ -1,0 +1,218 @@
+"""Ingestion: metrics, parameters and tags in batches, one transaction per batch.
+
+Points go in with one multi-row insert; the latest value of each metric is upserted into
+``latest_metrics`` (only when the new point is later: higher step, then newer timestamp), so
+search never scans the history. The audit event is appended last, so the chain's lock (on
+PostgreSQL) is held only for the end of the transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import Conflict, InvalidArgument
+from ..security import Actor, Role
+from ..store import utcnow
+from ._model import (
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_POINTS,
+    MAX_BATCH_TAGS,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MetricPoint,
+)
+from ._runs import require_run, require_writable_run
+from ._tables import latest_metrics, metric_points, run_params, run_tags, runs
+from ._validation import (
+    check_key,
+    check_metric_value,
+    check_step,
+    check_text_value,
+    check_timestamp,
+)
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+
+def _checked_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:
+    checked: list[MetricPoint] = []
+    for point in points:
+        if not isinstance(point, MetricPoint):
+            raise InvalidArgument("metrics must be MetricPoint(key, value, step, timestamp)")
+        key = check_key("metric", point.key)
+        checked.append(
+            MetricPoint(
+                key,
+                check_metric_value(key, point.value),
+                check_step(key, point.step),
+                check_timestamp(key, point.timestamp),
+            )
+        )
+        if len(checked) > MAX_BATCH_POINTS:
+            raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
+    return checked
+
+
+def _checked_mapping(
+    kind: str, values: Mapping[str, Any], limit: int, count: int
+) -> dict[str, str]:
+    if len(values) > count:
+        raise InvalidArgument(f"a batch holds at most {count} {kind}s")
+    return {check_key(kind, k): check_text_value(kind, k, v, limit) for k, v in values.items()}
+
+
+def _upsert(conn: Connection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def log_batch(
+    platform: Platform,
+    actor: Actor,
+    run_id: str,
+    *,
+    metrics: Iterable[MetricPoint] = (),
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Store a batch in one transaction (project editors; the run must be running).
+
+    Parameters are write-once: the same value again is accepted, a different one is a
+    ``Conflict`` and the whole batch is refused. Bad keys or values are ``InvalidArgument``
+    and nothing is written.
+    """
+    points = _checked_points(metrics)
+    new_params = _checked_mapping("param", params or {}, MAX_PARAM_VALUE_LENGTH, MAX_BATCH_PARAMS)
+    new_tags = _checked_mapping("tag", tags or {}, MAX_TAG_VALUE_LENGTH, MAX_BATCH_TAGS)
+    with platform.db.write() as conn:
+        row = require_writable_run(conn, actor, run_id)
+        if new_params:
+            _insert_params(conn, run_id, new_params)
+        if new_tags:
+            stmt = _upsert(conn, run_tags)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+                ),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
+            )
+        if points:
+            _insert_points(conn, run_id, points)
+        conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=utcnow()))
+        platform.audit.record(
+            conn,
+            actor,
+            "run.log_batch",
+            target_type="run",
+            target_id=run_id,
+            project_id=row.project_id,
+            details={
+                "metrics": len(points),
+                "params": sorted(new_params)[:50],
+                "tags": sorted(new_tags)[:50],
+            },
+        )
+
+
+def _insert_params(conn: Connection, run_id: str, new_params: dict[str, str]) -> None:
+    existing = {
+        r.key: r.value
+        for r in conn.execute(
+            select(run_params.c.key, run_params.c.value).where(
+                run_params.c.run_id == run_id, run_params.c.key.in_(list(new_params))
+            )
+        )
+    }
+    changed = {
+        k: (existing[k], v) for k, v in new_params.items() if k in existing and existing[k] != v
+    }
+    if changed:
+        key, (old, new) = next(iter(changed.items()))
+        raise Conflict(
+            f"parameter {key!r} is already {old!r} in this run and cannot become {new!r}: "
+            "parameters are write-once",
+            details={"keys": sorted(changed)[:50]},
+        )
+    fresh = [
+        {"run_id": run_id, "key": k, "value": v} for k, v in new_params.items() if k not in existing
+    ]
+    if fresh:
+        conn.execute(insert(run_params), fresh)
+
+
+def _insert_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> None:
+    rows = []
+    latest: dict[str, dict[str, Any]] = {}
+    for p in points:
+        nan = math.isnan(p.value)
+        row = {
+            "run_id": run_id,
+            "key": p.key,
+            "value": 0.0 if nan else p.value,
+            "is_nan": nan,
+            "step": p.step,
+            "ts": p.timestamp,
+        }
+        rows.append(row)
+        best = latest.get(p.key)
+        if best is None or (p.step, p.timestamp) >= (best["step"], best["ts"]):
+            latest[p.key] = row
+    conn.execute(insert(metric_points), rows)
+    stmt = _upsert(conn, latest_metrics)
+    newer = (stmt.excluded.step > latest_metrics.c.step) | (
+        (stmt.excluded.step == latest_metrics.c.step) & (stmt.excluded.ts >= latest_metrics.c.ts)
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": stmt.excluded.value,
+                "is_nan": stmt.excluded.is_nan,
+                "step": stmt.excluded.step,
+                "ts": stmt.excluded.ts,
+            },
+            where=newer,
+        ),
+        list(latest.values()),
+    )
+
+
+def metric_history(
+    platform: Platform, actor: Actor, run_id: str, key: str, *, max_points: int = 1_000_000
+) -> list[MetricPoint]:
+    """Every point of one metric of a run, by step then timestamp (project viewers)."""
+    check_key("metric", key)
+    with platform.db.read() as conn:
+        require_run(conn, actor, run_id, Role.VIEWER)
+        result = conn.execute(
+            select(
+                metric_points.c.value,
+                metric_points.c.is_nan,
+                metric_points.c.step,
+                metric_points.c.ts,
+            )
+            .where(metric_points.c.run_id == run_id, metric_points.c.key == key)
+            .order_by(metric_points.c.step, metric_points.c.ts, metric_points.c.id)
+            .limit(max_points)
+        )
+        return [
+            MetricPoint(key, math.nan if r.is_nan else float(r.value), int(r.step), int(r.ts))
+            for r in result
+        ]
+
+
+def metric_keys(platform: Platform, actor: Actor, run_id: str) -> list[str]:
+    """The metric keys a run has logged, sorted."""
+    with platform.db.read() as conn:
+        require_run(conn, actor, run_id, Role.VIEWER)
+        return sorted(
+            conn.execute(
+                select(latest_metrics.c.key).where(latest_metrics.c.run_id == run_id)
+            ).scalars()
+        )
