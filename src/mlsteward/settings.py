@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed logins per user within the window before lockout."
     )
     login_window_seconds: int = Field(default=900, ge=1, description="Login rate-limit window.")
+    run_heartbeat_timeout_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="A running run without a heartbeat for this long is marked KILLED.",
+    )
     server_url: str | None = Field(
         default=None, description="Remote platform URL; when set, Client() talks HTTP to it."
     )
