@@ -8,10 +8,14 @@ import os
 import platform
 import sys
 
-from . import audit_append, blob_io
+from . import audit_append, blob_io, tracking
 from ._harness import format_table
 
-WORKLOADS = {"audit_append": audit_append.run, "blob_io": blob_io.run}
+WORKLOADS = {
+    "audit_append": audit_append.run,
+    "blob_io": blob_io.run,
+    "tracking": tracking.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,13 +57,18 @@ class Row:
         return [self.size / scale / t for t in side.times]
 
 
-def run_child(module: str, job: dict[str, Any]) -> Side:
+def run_child(
+    module: str, job: dict[str, Any], *, python: str | None = None, script: str | None = None
+) -> Side:
     """Run ``python -m <module> --child <job>`` and read the ``Side`` it prints as JSON.
 
-    Each side runs in its own process so that its peak RSS is its own.
+    Each side runs in its own process so that its peak RSS is its own. A peer runs with its
+    own interpreter (``python``, from ``benchmarks/.peers/``) and a ``script`` path, since
+    the peer's environment does not have mlsteward installed.
     """
+    target = ["-m", module] if script is None else [script]
     result = subprocess.run(
-        [sys.executable, "-m", module, "--child", json.dumps(job)],
+        [python or sys.executable, *target, "--child", json.dumps(job)],
         capture_output=True,
         text=True,
         check=False,
