@@ -29,6 +29,8 @@ from ._model import (
 from ._runs import require_run, require_writable_run
 from ._tables import latest_metrics, metric_points, run_params, run_tags, runs
 from ._validation import (
+    INT64_MAX,
+    INT64_MIN,
     check_key,
     check_metric_value,
     check_step,
@@ -40,23 +42,36 @@ if TYPE_CHECKING:
     from ..platform import Platform
 
 
-def _checked_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:
-    checked: list[MetricPoint] = []
+PointRow = tuple[str, str, float, bool, int, int]
+
+
+def _point_rows(run_id: str, points: Iterable[MetricPoint]) -> list[PointRow]:
+    """Validated rows ``(run_id, key, value, is_nan, step, ts)``, ready for a bulk insert.
+
+    This runs for every point, so the common case (a known key, a float, int step and
+    timestamp in range) costs a few type checks; anything else goes through the full checks,
+    which raise ``InvalidArgument``.
+    """
+    rows: list[PointRow] = []
+    keys: set[str] = set()
     for point in points:
-        if not isinstance(point, MetricPoint):
+        if type(point) is not MetricPoint:
             raise InvalidArgument("metrics must be MetricPoint(key, value, step, timestamp)")
-        key = check_key("metric", point.key)
-        checked.append(
-            MetricPoint(
-                key,
-                check_metric_value(key, point.value),
-                check_step(key, point.step),
-                check_timestamp(key, point.timestamp),
-            )
-        )
-        if len(checked) > MAX_BATCH_POINTS:
+        key, value, step, ts = point.key, point.value, point.step, point.timestamp
+        if key not in keys:
+            check_key("metric", key)
+            keys.add(key)
+        if type(value) is not float:
+            value = check_metric_value(key, value)
+        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if type(ts) is not int or not 0 <= ts <= INT64_MAX:
+            ts = check_timestamp(key, ts)
+        nan = value != value  # NaN is the only float unequal to itself
+        rows.append((run_id, key, 0.0 if nan else value, nan, step, ts))
+        if len(rows) > MAX_BATCH_POINTS:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
-    return checked
+    return rows
 
 
 def _checked_mapping(
@@ -87,7 +102,7 @@ def log_batch(
     ``Conflict`` and the whole batch is refused. Bad keys or values are ``InvalidArgument``
     and nothing is written.
     """
-    points = _checked_points(metrics)
+    rows = _point_rows(run_id, metrics)
     new_params = _checked_mapping("param", params or {}, MAX_PARAM_VALUE_LENGTH, MAX_BATCH_PARAMS)
     new_tags = _checked_mapping("tag", tags or {}, MAX_TAG_VALUE_LENGTH, MAX_BATCH_TAGS)
     with platform.db.write() as conn:
@@ -102,8 +117,8 @@ def log_batch(
                 ),
                 [{"run_id": run_id, "key": k, "value": v} for k, v in new_tags.items()],
             )
-        if points:
-            _insert_points(conn, run_id, points)
+        if rows:
+            _insert_points(conn, rows)
         conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=utcnow()))
         platform.audit.record(
             conn,
@@ -113,7 +128,7 @@ def log_batch(
             target_id=run_id,
             project_id=row.project_id,
             details={
-                "metrics": len(points),
+                "metrics": len(rows),
                 "params": sorted(new_params)[:50],
                 "tags": sorted(new_tags)[:50],
             },
@@ -146,24 +161,27 @@ def _insert_params(conn: Connection, run_id: str, new_params: dict[str, str]) ->
         conn.execute(insert(run_params), fresh)
 
 
-def _insert_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> None:
-    rows = []
-    latest: dict[str, dict[str, Any]] = {}
-    for p in points:
-        nan = math.isnan(p.value)
-        row = {
-            "run_id": run_id,
-            "key": p.key,
-            "value": 0.0 if nan else p.value,
-            "is_nan": nan,
-            "step": p.step,
-            "ts": p.timestamp,
-        }
-        rows.append(row)
-        best = latest.get(p.key)
-        if best is None or (p.step, p.timestamp) >= (best["step"], best["ts"]):
-            latest[p.key] = row
-    conn.execute(insert(metric_points), rows)
+_COPY_POINTS = "COPY metric_points (run_id, key, value, is_nan, step, ts) FROM STDIN"
+_INSERT_POINTS = (
+    "INSERT INTO metric_points (run_id, key, value, is_nan, step, ts) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_points(conn: Connection, rows: list[PointRow]) -> None:
+    """Bulk insert: COPY on PostgreSQL, one prepared ``executemany`` on SQLite; then upsert
+    the latest point of each key."""
+    if conn.dialect.name == "postgresql":
+        raw: Any = conn.connection.dbapi_connection  # psycopg 3, inside our transaction
+        with raw.cursor() as cursor, cursor.copy(_COPY_POINTS) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        conn.exec_driver_sql(_INSERT_POINTS, rows)
+    latest: dict[str, PointRow] = {}
+    for row in rows:
+        best = latest.get(row[1])
+        if best is None or (row[4], row[5]) >= (best[4], best[5]):
+            latest[row[1]] = row
     stmt = _upsert(conn, latest_metrics)
     newer = (stmt.excluded.step > latest_metrics.c.step) | (
         (stmt.excluded.step == latest_metrics.c.step) & (stmt.excluded.ts >= latest_metrics.c.ts)
@@ -179,7 +197,10 @@ def _insert_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> 
             },
             where=newer,
         ),
-        list(latest.values()),
+        [
+            {"run_id": r[0], "key": r[1], "value": r[2], "is_nan": r[3], "step": r[4], "ts": r[5]}
+            for r in latest.values()
+        ],
     )
 
 
