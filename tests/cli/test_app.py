@@ -14,7 +14,18 @@ from mlsteward import __version__
 from .conftest import Cli, cli_env, run_cli_process
 
 SCRIPT = Path(sys.executable).with_name("mlsteward")
-GROUPS = ["db", "config", "users", "projects", "tokens", "audit", "blobs", "keys"]
+GROUPS = [
+    "db",
+    "config",
+    "users",
+    "projects",
+    "tokens",
+    "audit",
+    "blobs",
+    "keys",
+    "experiments",
+    "runs",
+]
 
 
 def test_console_script_help_lists_every_command_group(tmp_path: Path) -> None:

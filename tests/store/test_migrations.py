@@ -9,10 +9,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from mlsteward._schema import load_all_tables
 from mlsteward.errors import ConfigurationError, SchemaOutOfDate
 from mlsteward.platform import Platform
 from mlsteward.settings import load_settings
-from mlsteward._schema import load_all_tables
 from mlsteward.store import Database, head_revision, normalize_database_url, upgrade
 
 

@@ -18,10 +18,12 @@ from ._audit import audit_app
 from ._blobs import blobs_app
 from ._config import config_app
 from ._db import db_app
+from ._experiments import experiments_app
 from ._extras import missing_extra
 from ._keys import keys_app
 from ._output import print_error
 from ._projects import projects_app
+from ._runs import runs_app
 from ._server import server
 from ._tokens import tokens_app
 from ._users import users_app
@@ -89,6 +91,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(blobs_app, name="blobs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

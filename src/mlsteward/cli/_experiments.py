@@ -84,8 +84,10 @@ def create(
 
 
 @experiments_app.command("delete")
-def delete(name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False) -> None:
-    """Soft-delete an experiment: it and its runs leave default listings until restored."""
+def delete(
+    name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
+) -> None:
+    """Soft-delete an experiment: hidden from listings, no new runs, until restored."""
     _set_deleted(name, project, deleted=True, json_output=json_output)
 
 

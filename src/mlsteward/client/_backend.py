@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+PointTuple = tuple[str, float, int, int]
+"""A metric point as the backends ship it: (key, value, step, timestamp in ms)."""
 
 if TYPE_CHECKING:
     from ..blobs import BlobInfo
@@ -16,6 +20,7 @@ if TYPE_CHECKING:
         TokenInfo,
         User,
     )
+    from ..tracking import Experiment, MetricPoint, Run, RunPage
 
 
 class Backend(Protocol):
@@ -54,5 +59,43 @@ class Backend(Protocol):
     def put_blob(self, source: BinaryIO) -> BlobInfo: ...
     def copy_blob(self, address: str, sink: BinaryIO) -> int: ...
     def blob_size(self, address: str) -> int: ...
+
+    def create_experiment(self, project: str, name: str, description: str) -> Experiment: ...
+    def get_experiment(self, project: str, name: str) -> Experiment: ...
+    def list_experiments(self, project: str, include_deleted: bool) -> list[Experiment]: ...
+    def set_experiment_deleted(self, project: str, name: str, deleted: bool) -> Experiment: ...
+
+    def start_run(
+        self,
+        project: str,
+        experiment: str,
+        name: str | None,
+        parent_run_id: str | None,
+        tags: dict[str, str],
+        environment: dict[str, Any],
+    ) -> Run: ...
+    def get_run(self, run_id: str) -> Run: ...
+    def end_run(self, run_id: str, status: str) -> Run: ...
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[PointTuple],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None: ...
+    def heartbeat(self, run_id: str) -> None: ...
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run: ...
+    def set_run_notes(self, run_id: str, notes: str) -> Run: ...
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
+    def search_runs(
+        self,
+        project: str,
+        experiment_ids: list[str] | None,
+        filter: str,
+        order_by: list[str],
+        max_results: int,
+        page_token: str | None,
+        include_deleted: bool,
+    ) -> RunPage: ...
 
     def close(self) -> None: ...

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import AlreadyExists, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     import ssl
@@ -29,7 +29,12 @@ if TYPE_CHECKING:
         User,
     )
     from ..settings import Settings
+    from ..tracking import Experiment, MetricPoint, Run, RunPage, RunStatus
+    from ..tracking._active_run import ActiveRun
     from ._backend import Backend
+
+DEFAULT_PROJECT = "default"
+DEFAULT_EXPERIMENT = "Default"
 
 PathOrFile = str | os.PathLike[str] | BinaryIO
 
@@ -277,3 +282,174 @@ class Client:
         from ..blobs._address import check_address
 
         return self._backend.blob_size(check_address(address))
+
+    # -- experiment tracking ----------------------------------------------------------------
+
+    def create_experiment(self, project: str, name: str, description: str = "") -> Experiment:
+        """Create an experiment (project editors). ``AlreadyExists`` when the name is taken."""
+        return self._backend.create_experiment(
+            _text("project", project), _text("experiment", name), description
+        )
+
+    def get_experiment(self, project: str, name: str) -> Experiment:
+        """An experiment by name; ``NotFound``."""
+        return self._backend.get_experiment(_text("project", project), _text("experiment", name))
+
+    def list_experiments(self, project: str, *, include_deleted: bool = False) -> list[Experiment]:
+        """A project's experiments, by name (deleted ones only with ``include_deleted``)."""
+        return self._backend.list_experiments(_text("project", project), include_deleted)
+
+    def delete_experiment(self, project: str, name: str) -> Experiment:
+        """Soft-delete an experiment (project maintainers)."""
+        return self._backend.set_experiment_deleted(
+            _text("project", project), _text("experiment", name), True
+        )
+
+    def restore_experiment(self, project: str, name: str) -> Experiment:
+        """Restore a soft-deleted experiment (project maintainers)."""
+        return self._backend.set_experiment_deleted(
+            _text("project", project), _text("experiment", name), False
+        )
+
+    def _ensure_experiment(self, project: str, experiment: str) -> None:
+        """Get-or-create ``experiment``; the ``default`` project is created when missing."""
+        try:
+            self._backend.get_experiment(project, experiment)
+            return
+        except NotFound:
+            pass
+        try:
+            self._backend.create_experiment(project, experiment, "")
+        except AlreadyExists:
+            pass
+        except NotFound:
+            if project != DEFAULT_PROJECT:
+                raise
+            with contextlib.suppress(AlreadyExists):
+                self._backend.create_project(project, "Runs logged without a project")
+            with contextlib.suppress(AlreadyExists):
+                self._backend.create_experiment(project, experiment, "")
+
+    def start_run(
+        self,
+        project: str = DEFAULT_PROJECT,
+        experiment: str = DEFAULT_EXPERIMENT,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        environment: bool | Mapping[str, Any] = True,
+        batch_size: int = 5000,
+        flush_interval: float = 1.0,
+        max_buffered: int = 100_000,
+        heartbeat_interval: float = 30.0,
+    ) -> ActiveRun:
+        """Start a run and return it as an ``ActiveRun`` to log to (end it, or use ``with``).
+
+        The experiment is created when missing (and the ``default`` project too).
+        ``environment=True`` records ``capture_environment()`` with the run; pass a mapping
+        to record your own, or False for none. The remaining arguments tune the background
+        shipping: ``batch_size`` points per request, at most ``flush_interval`` seconds
+        between requests, at most ``max_buffered`` queued items before ``log_metric``
+        blocks, a heartbeat every ``heartbeat_interval`` seconds.
+        """
+        from ..tracking import capture_environment
+        from ..tracking._active_run import ActiveRun, check_shipping_options
+
+        check_shipping_options(batch_size, flush_interval, max_buffered, heartbeat_interval)
+        project, experiment = _text("project", project), _text("experiment", experiment)
+        if parent_run_id is not None:
+            _text("parent run id", parent_run_id)
+        if environment is True:
+            env: dict[str, Any] = capture_environment()
+        elif environment is False:
+            env = {}
+        else:
+            env = dict(environment)
+        self._ensure_experiment(project, experiment)
+        run = self._backend.start_run(
+            project, experiment, name, parent_run_id, dict(tags or {}), env
+        )
+        return ActiveRun(
+            self._backend,
+            run,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_buffered=max_buffered,
+            heartbeat_interval=heartbeat_interval,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with its parameters, tags and latest metric values. ``NotFound``."""
+        return self._backend.get_run(_text("run id", run_id))
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Iterable[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store metric points, parameters and tags now, in one transaction.
+
+        Parameters are write-once (``Conflict``); bad input is ``InvalidArgument`` and
+        nothing is written. ``ActiveRun`` batches for you; this is the direct path.
+        """
+        from ..tracking import MetricPoint
+
+        points = []
+        for point in metrics:
+            if not isinstance(point, MetricPoint):
+                raise InvalidArgument("metrics must be MetricPoint(key, value, step, timestamp)")
+            points.append((point.key, point.value, point.step, point.timestamp))
+        self._backend.log_batch(
+            _text("run id", run_id), points, dict(params or {}), dict(tags or {})
+        )
+
+    def end_run(self, run_id: str, status: RunStatus | str = "FINISHED") -> Run:
+        """Mark a running run FINISHED, FAILED or KILLED. ``Conflict`` if it has ended."""
+        return self._backend.end_run(_text("run id", run_id), str(status))
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's process is alive (``ActiveRun`` does this for you)."""
+        self._backend.heartbeat(_text("run id", run_id))
+
+    def set_run_notes(self, run_id: str, notes: str) -> Run:
+        """Replace a run's notes (Markdown, up to 100,000 characters)."""
+        return self._backend.set_run_notes(_text("run id", run_id), notes)
+
+    def delete_run(self, run_id: str) -> Run:
+        """Soft-delete a run. ``Conflict`` if already deleted."""
+        return self._backend.set_run_deleted(_text("run id", run_id), True)
+
+    def restore_run(self, run_id: str) -> Run:
+        """Restore a soft-deleted run. ``Conflict`` if not deleted."""
+        return self._backend.set_run_deleted(_text("run id", run_id), False)
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of one metric of a run, by step then timestamp."""
+        return self._backend.metric_history(_text("run id", run_id), key)
+
+    def search_runs(
+        self,
+        project: str,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunPage:
+        """Runs of a project matching ``filter`` (the search language), ordered and paged:
+        pass ``next_page_token`` back for the next page."""
+        return self._backend.search_runs(
+            _text("project", project),
+            None if experiment_ids is None else list(experiment_ids),
+            filter,
+            list(order_by),
+            max_results,
+            page_token,
+            include_deleted,
+        )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from .. import security
+from .. import security, tracking
 from ..blob_access import blob_size, open_blob, put_blob
 from ..blobs import BlobInfo
 from ..platform import Platform
@@ -20,6 +21,8 @@ from ..security import (
     User,
 )
 from ..settings import Settings
+from ..tracking import Experiment, MetricPoint, Run, RunPage, search_runs
+from ._backend import PointTuple
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -146,6 +149,92 @@ class LocalBackend:
 
     def blob_size(self, address: str) -> int:
         return blob_size(self._platform, self._actor, address)
+
+    def create_experiment(self, project: str, name: str, description: str) -> Experiment:
+        return tracking.create_experiment(self._platform, self._actor, project, name, description)
+
+    def get_experiment(self, project: str, name: str) -> Experiment:
+        return tracking.get_experiment(self._platform, self._actor, project, name)
+
+    def list_experiments(self, project: str, include_deleted: bool) -> list[Experiment]:
+        return tracking.list_experiments(
+            self._platform, self._actor, project, include_deleted=include_deleted
+        )
+
+    def set_experiment_deleted(self, project: str, name: str, deleted: bool) -> Experiment:
+        return tracking.set_experiment_deleted(self._platform, self._actor, project, name, deleted)
+
+    def start_run(
+        self,
+        project: str,
+        experiment: str,
+        name: str | None,
+        parent_run_id: str | None,
+        tags: dict[str, str],
+        environment: dict[str, Any],
+    ) -> Run:
+        return tracking.start_run(
+            self._platform,
+            self._actor,
+            project,
+            experiment,
+            name=name,
+            parent_run_id=parent_run_id,
+            tags=tags,
+            environment=environment,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        return tracking.get_run(self._platform, self._actor, run_id)
+
+    def end_run(self, run_id: str, status: str) -> Run:
+        return tracking.end_run(self._platform, self._actor, run_id, status)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[PointTuple],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        points = [MetricPoint(k, v, s, t) for k, v, s, t in metrics]
+        tracking.log_batch(
+            self._platform, self._actor, run_id, metrics=points, params=params, tags=tags
+        )
+
+    def heartbeat(self, run_id: str) -> None:
+        tracking.heartbeat(self._platform, self._actor, run_id)
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        return tracking.set_run_deleted(self._platform, self._actor, run_id, deleted)
+
+    def set_run_notes(self, run_id: str, notes: str) -> Run:
+        return tracking.set_run_notes(self._platform, self._actor, run_id, notes)
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        return tracking.metric_history(self._platform, self._actor, run_id, key)
+
+    def search_runs(
+        self,
+        project: str,
+        experiment_ids: list[str] | None,
+        filter: str,
+        order_by: list[str],
+        max_results: int,
+        page_token: str | None,
+        include_deleted: bool,
+    ) -> RunPage:
+        return search_runs(
+            self._platform,
+            self._actor,
+            project,
+            experiment_ids=experiment_ids,
+            filter=filter,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            include_deleted=include_deleted,
+        )
 
     def close(self) -> None:
         self._platform.close()

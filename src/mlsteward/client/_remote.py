@@ -7,10 +7,12 @@ carries the code); a connection, TLS or protocol failure becomes ``Unavailable``
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import ssl
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
@@ -41,7 +43,9 @@ from ..security import (
     TokenInfo,
     User,
 )
+from ..tracking import Experiment, MetricPoint, Run, RunPage
 from . import _wire
+from ._backend import PointTuple
 
 T = TypeVar("T")
 
@@ -319,5 +323,135 @@ class RemoteBackend:
         response = self._send("HEAD", f"{API}/blobs/{_segment(address)}")
         return self._decode(int, response.headers.get("content-length"))
 
+    def create_experiment(self, project: str, name: str, description: str) -> Experiment:
+        path = f"{API}/projects/{_segment(project)}/experiments"
+        body = {"name": name, "description": description}
+        return self._one(_wire.experiment_from_json, "POST", path, json=body)
+
+    def get_experiment(self, project: str, name: str) -> Experiment:
+        path = f"{API}/projects/{_segment(project)}/experiments/{_segment(name)}"
+        return self._one(_wire.experiment_from_json, "GET", path)
+
+    def list_experiments(self, project: str, include_deleted: bool) -> list[Experiment]:
+        path = f"{API}/projects/{_segment(project)}/experiments"
+        params = {"include_deleted": "true"} if include_deleted else {}
+        return self._many(_wire.experiment_from_json, "experiments", path, params=params)
+
+    def set_experiment_deleted(self, project: str, name: str, deleted: bool) -> Experiment:
+        path = f"{API}/projects/{_segment(project)}/experiments/{_segment(name)}"
+        if deleted:
+            return self._one(_wire.experiment_from_json, "DELETE", path)
+        return self._one(_wire.experiment_from_json, "POST", f"{path}/restore")
+
+    def start_run(
+        self,
+        project: str,
+        experiment: str,
+        name: str | None,
+        parent_run_id: str | None,
+        tags: dict[str, str],
+        environment: dict[str, Any],
+    ) -> Run:
+        path = f"{API}/projects/{_segment(project)}/experiments/{_segment(experiment)}/runs"
+        body = {
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "tags": tags,
+            "environment": environment,
+        }
+        return self._one(_wire.run_from_json, "POST", path, json=body)
+
+    def get_run(self, run_id: str) -> Run:
+        return self._one(_wire.run_from_json, "GET", f"{API}/runs/{_segment(run_id)}")
+
+    def end_run(self, run_id: str, status: str) -> Run:
+        path = f"{API}/runs/{_segment(run_id)}/end"
+        return self._one(_wire.run_from_json, "POST", path, json={"status": status})
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[PointTuple],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        body: dict[str, Any] = {"metrics": _points_json(metrics)}
+        if params:
+            body["params"] = params
+        if tags:
+            body["tags"] = tags
+        try:
+            content = json.dumps(body, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"the batch cannot be sent as JSON: {exc}") from None
+        self._send(
+            "POST",
+            f"{API}/runs/{_segment(run_id)}/batch",
+            content=content.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def heartbeat(self, run_id: str) -> None:
+        self._send("POST", f"{API}/runs/{_segment(run_id)}/heartbeat")
+
+    def set_run_deleted(self, run_id: str, deleted: bool) -> Run:
+        path = f"{API}/runs/{_segment(run_id)}"
+        if deleted:
+            return self._one(_wire.run_from_json, "DELETE", path)
+        return self._one(_wire.run_from_json, "POST", f"{path}/restore")
+
+    def set_run_notes(self, run_id: str, notes: str) -> Run:
+        path = f"{API}/runs/{_segment(run_id)}/notes"
+        return self._one(_wire.run_from_json, "PUT", path, json={"notes": notes})
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        path = f"{API}/runs/{_segment(run_id)}/metric-history"
+        return self._many(_wire.metric_point_from_json, "metrics", path, params={"key": key})
+
+    def search_runs(
+        self,
+        project: str,
+        experiment_ids: list[str] | None,
+        filter: str,
+        order_by: list[str],
+        max_results: int,
+        page_token: str | None,
+        include_deleted: bool,
+    ) -> RunPage:
+        params: dict[str, Any] = {"filter": filter, "max_results": max_results}
+        if experiment_ids is not None:
+            params["experiment_id"] = experiment_ids
+        if order_by:
+            params["order_by"] = order_by
+        if page_token is not None:
+            params["page_token"] = page_token
+        if include_deleted:
+            params["include_deleted"] = "true"
+        data = self._get_json(
+            "GET", f"{API}/projects/{_segment(project)}/runs/search", params=params
+        )
+        return self._decode(
+            lambda d: RunPage(
+                [_wire.run_from_json(r) for r in d["runs"]],
+                None if d["next_page_token"] is None else str(d["next_page_token"]),
+            ),
+            data,
+        )
+
     def close(self) -> None:
         self._http.close()
+
+
+def _json_value(value: float) -> float | str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _points_json(points: Sequence[PointTuple]) -> list[dict[str, Any]]:
+    """Points as the batch route reads them; NaN and infinities as strings."""
+    isfinite = math.isfinite
+    return [
+        {"key": k, "value": v if isfinite(v) else _json_value(v), "step": s, "timestamp": t}
+        for k, v, s, t in points
+    ]

@@ -22,6 +22,8 @@ from ..security import (
     TokenInfo,
     User,
 )
+from ..tracking import Experiment, ExperimentId, MetricPoint, Run, RunId, RunStatus
+from ..tracking._model import float_from_json
 
 
 def _time(value: Any) -> dt.datetime:
@@ -121,4 +123,46 @@ def verify_report_from_json(data: dict[str, Any]) -> AuditVerifyReport:
 def blob_info_from_json(data: dict[str, Any]) -> BlobInfo:
     return BlobInfo(
         address=str(data["address"]), size=int(data["size"]), created=bool(data["created"])
+    )
+
+
+def experiment_from_json(data: dict[str, Any]) -> Experiment:
+    return Experiment(
+        id=ExperimentId(str(data["id"])),
+        project_id=str(data["project_id"]),
+        name=str(data["name"]),
+        description=str(data["description"]),
+        created_at=_time(data["created_at"]),
+        created_by=str(data["created_by"]),
+        deleted_at=_optional_time(data["deleted_at"]),
+    )
+
+
+def run_from_json(data: dict[str, Any]) -> Run:
+    parent = data["parent_run_id"]
+    return Run(
+        id=RunId(str(data["id"])),
+        experiment_id=ExperimentId(str(data["experiment_id"])),
+        project_id=str(data["project_id"]),
+        name=str(data["name"]),
+        status=RunStatus(data["status"]),
+        start_time=_time(data["start_time"]),
+        end_time=_optional_time(data["end_time"]),
+        parent_run_id=None if parent is None else RunId(str(parent)),
+        notes=str(data["notes"]),
+        created_by=str(data["created_by"]),
+        deleted_at=_optional_time(data["deleted_at"]),
+        environment=dict(data["environment"]),
+        params={str(k): str(v) for k, v in data["params"].items()},
+        tags={str(k): str(v) for k, v in data["tags"].items()},
+        metrics={str(k): float_from_json(v) for k, v in data["metrics"].items()},
+    )
+
+
+def metric_point_from_json(data: dict[str, Any]) -> MetricPoint:
+    return MetricPoint(
+        key=str(data["key"]),
+        value=float_from_json(data["value"]),
+        step=int(data["step"]),
+        timestamp=int(data["timestamp"]),
     )

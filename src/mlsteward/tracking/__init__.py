@@ -1,5 +1,6 @@
 """Experiment tracking: experiments, runs, parameters, metrics, tags and search."""
 
+from ._active_run import ActiveRun as ActiveRun
 from ._environment import capture_environment as capture_environment
 from ._environment import git_diff as git_diff
 from ._experiments import create_experiment as create_experiment
@@ -23,13 +24,17 @@ from ._runs import reap_dead_runs as reap_dead_runs
 from ._runs import set_run_deleted as set_run_deleted
 from ._runs import set_run_notes as set_run_notes
 from ._runs import start_run as start_run
+from ._search import RunPage as RunPage
+from ._search import search_runs as search_runs
 
 __all__ = [
+    "ActiveRun",
     "Experiment",
     "ExperimentId",
     "MetricPoint",
     "Run",
     "RunId",
+    "RunPage",
     "RunStatus",
     "capture_environment",
     "create_experiment",
@@ -44,6 +49,7 @@ __all__ = [
     "metric_history",
     "metric_keys",
     "reap_dead_runs",
+    "search_runs",
     "set_experiment_deleted",
     "set_run_deleted",
     "set_run_notes",

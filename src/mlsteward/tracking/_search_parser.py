@@ -134,13 +134,15 @@ class _Token:
     key_pos: int = 0
 
 
-def _syntax_error(query: str, position: int, expected: str, found: str | None = None) -> InvalidArgument:
+def _syntax_error(
+    query: str, position: int, expected: str, found: str | None = None
+) -> InvalidArgument:
     message = f"at position {position}: expected {expected}"
     if found is not None:
         message += f", found {found}"
     start = max(0, position - 60)
     line = query[start : position + 20]
-    shown = line.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    shown = "".join(c if c.isprintable() else " " for c in line)
     caret = " " * (position - start) + "^"
     return InvalidArgument(
         f"{message}\n  {shown}\n  {caret}",
@@ -149,6 +151,7 @@ def _syntax_error(query: str, position: int, expected: str, found: str | None = 
 
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER_STARTS = frozenset("0123456789.")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_]+")
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "`": "`"}
@@ -196,13 +199,13 @@ class _Tokenizer:
                 found.append(_Token("eof", "", start))
                 return found
             c = q[start]
-            if c in "()," :
+            if c in "(),":
                 found.append(_Token(c, c, start))
                 self.pos += 1
             elif c in "'\"":
                 value, self.pos = self.quoted(start)
                 found.append(_Token("string", q[start : self.pos], start, value))
-            elif c.isdigit() or (c in "-." and start + 1 < len(q) and q[start + 1] in "0123456789."):
+            elif c.isdigit() or (c in "-." and q[start + 1 : start + 2] in _NUMBER_STARTS):
                 found.append(self.number(start))
             elif c == "-":
                 raise self.error(start, "a number", repr(c))
@@ -221,7 +224,8 @@ class _Tokenizer:
     def number(self, start: int) -> _Token:
         m = _NUMBER.match(self.query, start)
         end = m.end() if m else start
-        if m is None or (end < len(self.query) and (self.query[end].isalnum() or self.query[end] in "._")):
+        after = self.query[end : end + 1]
+        if m is None or (after and (after.isalnum() or after in "._")):
             bad = re.match(r"[-\w.+]+", self.query[start:])
             raise self.error(start, "a number", repr(bad.group() if bad else self.query[start]))
         self.pos = end
@@ -237,7 +241,7 @@ class _Tokenizer:
         if word.lower() not in _PREFIXES:
             raise self.error(start, f"an identifier like {_PREFIX_LIST}", f"{word + '.'!r}")
         key_pos = end + 1
-        if key_pos < len(q) and q[key_pos] in "`\"":
+        if key_pos < len(q) and q[key_pos] in '`"':
             key, self.pos = self.quoted(key_pos)
             if not key:
                 raise self.error(key_pos, f"a non-empty key after {word + '.'!r}", "an empty key")
@@ -262,6 +266,9 @@ class _Parser:
                 query, MAX_QUERY_LENGTH, f"a query of at most {MAX_QUERY_LENGTH} characters"
             )
         self.query = query
+        nul = query.find("\x00")
+        if nul >= 0:
+            raise _syntax_error(query, nul, "no NUL characters in the query", "'\\x00'")
         self.tokens = _Tokenizer(query).tokens()
         self.i = 0
 
@@ -305,9 +312,7 @@ class _Parser:
         token = self.token
         if token.kind == "(" or self.is_word("not"):
             if depth >= MAX_DEPTH:
-                raise _syntax_error(
-                    self.query, token.pos, f"at most {MAX_DEPTH} levels of nesting"
-                )
+                raise _syntax_error(self.query, token.pos, f"at most {MAX_DEPTH} levels of nesting")
             self.advance()
             if token.kind == "word":
                 return Not(self.not_expr(depth + 1))
@@ -350,10 +355,11 @@ class _Parser:
         if self.is_word("like", "ilike"):
             word = self.advance()
             if field.kind == "metric" or field.key in _TIME_ATTRIBUTES:
+                what = "times"
+                if field.kind == "metric":
+                    what = "metrics (metrics compare with numbers)"
                 raise self.error(
-                    f"a comparison operator: {word.value} does not apply to "
-                    + ("metrics (metrics compare with numbers)" if field.kind == "metric" else "times"),
-                    word,
+                    f"a comparison operator: {word.value} does not apply to {what}", word
                 )
             pattern = self.token
             if pattern.kind != "string":

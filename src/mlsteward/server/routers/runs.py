@@ -1,0 +1,218 @@
+"""Runs: read, end, ingest batches, heartbeats, notes, delete/restore, metric history, search.
+
+Routes addressed by run id declare ``Requires("authenticated")``; the service layer checks
+the caller's role in the run's project. The batch route parses its body with ``json.loads``
+(no per-point pydantic model: ingestion is the platform's hottest write path). The router's
+lifespan runs the reaper that marks runs whose process died as KILLED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+
+from ...errors import InvalidArgument
+from ...platform import Platform
+from ...security import SYSTEM
+from ...tracking import (
+    MetricPoint,
+    end_run,
+    get_run,
+    heartbeat,
+    log_batch,
+    metric_history,
+    metric_keys,
+    reap_dead_runs,
+    search_runs,
+    set_run_deleted,
+    set_run_notes,
+)
+from ...tracking._model import float_from_json
+from ._dependencies import GUARDS, Authenticated, PlatformDep, ProjectViewer, RequestBody, listing
+
+log = logging.getLogger("mlsteward.server")
+
+REAP_INTERVAL_SECONDS = 30.0
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 300
+
+
+@contextlib.asynccontextmanager
+async def _reaper(app: FastAPI) -> AsyncIterator[None]:
+    """Every ~30 s, mark KILLED the runs without a heartbeat for the configured timeout."""
+    platform: Platform = app.state.platform
+    timeout = float(
+        getattr(
+            platform.settings, "run_heartbeat_timeout_seconds", DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+        )
+    )
+    task = asyncio.create_task(_reap_forever(platform, timeout))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _reap_forever(platform: Platform, timeout: float) -> None:
+    while True:
+        try:
+            killed = await anyio.to_thread.run_sync(
+                lambda: reap_dead_runs(platform, SYSTEM, timeout_seconds=timeout)
+            )
+            if killed:
+                log.info("marked %d runs without heartbeats KILLED", len(killed))
+        except Exception:  # a database hiccup must not end the reaper
+            log.exception("reaping dead runs failed")
+        await asyncio.sleep(REAP_INTERVAL_SECONDS)
+
+
+router = APIRouter(tags=["runs"], dependencies=GUARDS, lifespan=_reaper)
+
+
+class RunEnd(RequestBody):
+    status: str = "FINISHED"
+
+
+class RunNotes(RequestBody):
+    notes: str
+
+
+_BATCH_FIELDS = frozenset({"metrics", "params", "tags"})
+
+
+def parse_batch(body: bytes) -> tuple[list[MetricPoint], dict[str, Any], dict[str, Any]]:
+    """``{"metrics": [{"key", "value", "step", "timestamp"}], "params": {}, "tags": {}}``.
+
+    Checks the shape only (NaN and infinities may arrive as strings); ``log_batch`` checks
+    keys, values and limits. Raises ``InvalidArgument``.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidArgument("the batch body is not valid JSON") from None
+    if not isinstance(data, dict) or not data.keys() <= _BATCH_FIELDS:
+        raise InvalidArgument(
+            'a batch is a JSON object with "metrics", "params" and "tags" (all optional)'
+        )
+    metrics = data.get("metrics") or []
+    params = data.get("params") or {}
+    tags = data.get("tags") or {}
+    if not isinstance(metrics, list) or not isinstance(params, dict) or not isinstance(tags, dict):
+        raise InvalidArgument('"metrics" is a list; "params" and "tags" are objects')
+    points: list[MetricPoint] = []
+    append = points.append
+    for index, item in enumerate(metrics):
+        try:
+            if len(item) != 4:  # with the four lookups below: exactly these fields
+                raise TypeError
+            value = item["value"]
+            if value.__class__ is not float:
+                value = float_from_json(value)
+            append(MetricPoint(item["key"], value, item["step"], item["timestamp"]))
+        except (KeyError, TypeError):
+            raise InvalidArgument(
+                f"metrics[{index}] must be an object with exactly key, value, step and "
+                'timestamp; value a number or "NaN", "Infinity", "-Infinity"',
+                details={"index": index},
+            ) from None
+    return points, params, tags
+
+
+@router.get("/runs/{run_id}", summary="A run with its params, tags and latest metrics")
+def runs_get(run_id: str, platform: PlatformDep, actor: Authenticated) -> dict[str, Any]:
+    return get_run(platform, actor, run_id).to_json()
+
+
+@router.post("/runs/{run_id}/end", summary="End a run: FINISHED, FAILED or KILLED")
+def runs_end(
+    run_id: str, body: RunEnd, platform: PlatformDep, actor: Authenticated
+) -> dict[str, Any]:
+    return end_run(platform, actor, run_id, body.status).to_json()
+
+
+@router.post("/runs/{run_id}/batch", status_code=204, summary="Log metrics, params and tags")
+async def runs_batch(
+    run_id: str, request: Request, platform: PlatformDep, actor: Authenticated
+) -> Response:
+    body = await request.body()
+
+    def store() -> None:
+        points, params, tags = parse_batch(body)
+        log_batch(platform, actor, run_id, metrics=points, params=params, tags=tags)
+
+    await anyio.to_thread.run_sync(store)
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/heartbeat", status_code=204, summary="The run's process is alive")
+def runs_heartbeat(run_id: str, platform: PlatformDep, actor: Authenticated) -> Response:
+    heartbeat(platform, actor, run_id)
+    return Response(status_code=204)
+
+
+@router.put("/runs/{run_id}/notes", summary="Replace a run's notes")
+def runs_notes(
+    run_id: str, body: RunNotes, platform: PlatformDep, actor: Authenticated
+) -> dict[str, Any]:
+    return set_run_notes(platform, actor, run_id, body.notes).to_json()
+
+
+@router.delete("/runs/{run_id}", summary="Soft-delete a run")
+def runs_delete(run_id: str, platform: PlatformDep, actor: Authenticated) -> dict[str, Any]:
+    return set_run_deleted(platform, actor, run_id, True).to_json()
+
+
+@router.post("/runs/{run_id}/restore", summary="Restore a deleted run")
+def runs_restore(run_id: str, platform: PlatformDep, actor: Authenticated) -> dict[str, Any]:
+    return set_run_deleted(platform, actor, run_id, False).to_json()
+
+
+@router.get("/runs/{run_id}/metrics", summary="The metric keys a run has logged")
+def runs_metric_keys(run_id: str, platform: PlatformDep, actor: Authenticated) -> dict[str, Any]:
+    return {"keys": metric_keys(platform, actor, run_id)}
+
+
+@router.get("/runs/{run_id}/metric-history", summary="Every point of one metric (?key=)")
+def runs_metric_history(
+    run_id: str,
+    key: str,
+    platform: PlatformDep,
+    actor: Authenticated,
+    max_points: int = 1_000_000,
+) -> dict[str, Any]:
+    points = metric_history(platform, actor, run_id, key, max_points=max_points)
+    return listing("metrics", points)
+
+
+@router.get("/projects/{project}/runs/search", summary="Search a project's runs")
+def runs_search(
+    project: str,
+    platform: PlatformDep,
+    actor: ProjectViewer,
+    filter: str = "",
+    max_results: int = 100,
+    page_token: str | None = None,
+    include_deleted: bool = False,
+    experiment_id: Annotated[list[str] | None, Query()] = None,
+    order_by: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    page = search_runs(
+        platform,
+        actor,
+        project,
+        experiment_ids=experiment_id,
+        filter=filter,
+        order_by=order_by or [],
+        max_results=max_results,
+        page_token=page_token,
+        include_deleted=include_deleted,
+    )
+    return {**listing("runs", page.runs), "next_page_token": page.next_page_token}
