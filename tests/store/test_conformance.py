@@ -75,10 +75,11 @@ def test_big_integers_and_unicode_survive(backend_platform: Platform) -> None:
     assert row.owner_id == "Zürich ✓ 東京"
 
 
-def test_unique_constraints_hold(backend_platform: Platform) -> None:
-    from sqlalchemy.exc import IntegrityError
+def test_unique_constraints_hold_and_surface_as_conflict(backend_platform: Platform) -> None:
+    """A violated constraint (two writers racing on one name) is a clear ``Conflict``."""
+    from mlsteward.errors import Conflict
 
-    with pytest.raises(IntegrityError), backend_platform.db.write() as conn:
+    with pytest.raises(Conflict, match="concurrent change"), backend_platform.db.write() as conn:
         conn.execute(
             insert(projects).values(
                 id="x" * 32, name="default", description="", created_at=utcnow()

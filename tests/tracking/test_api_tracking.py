@@ -91,7 +91,39 @@ BAD_BATCHES: list[tuple[str, Any, str]] = [
     ("not json", b"{not json", "not valid JSON"),
     ("a list", [1, 2], "JSON object"),
     ("unknown field", {"metrics": [], "extra": 1}, "JSON object"),
-    ("metrics not a list", {"metrics": {"a": 1}}, "is a list"),
+    ("metrics neither list nor columns", {"metrics": "auc"}, "list of points"),
+    ("columns missing one", {"metrics": {"keys": [], "values": []}}, "object of lists"),
+    (
+        "columns not lists",
+        {"metrics": {"keys": "a", "key_index": 0, "values": 1, "steps": 0, "timestamps": 1}},
+        "object of lists",
+    ),
+    (
+        "columns of unequal length",
+        {
+            "metrics": {
+                "keys": ["a"],
+                "key_index": [0, 0],
+                "values": [1.0],
+                "steps": [0],
+                "timestamps": [1],
+            }
+        },
+        "same length",
+    ),
+    (
+        "column key index out of range",
+        {
+            "metrics": {
+                "keys": ["a"],
+                "key_index": [3],
+                "values": [1.0],
+                "steps": [0],
+                "timestamps": [1],
+            }
+        },
+        "out of range",
+    ),
     ("point missing a field", {"metrics": [{"key": "a", "value": 1.0, "step": 0}]}, "exactly"),
     ("point with an extra field", {"metrics": [_point(run="x")]}, "exactly"),
     ("point not an object", {"metrics": [[1, 2, 3, 4]]}, "exactly"),

@@ -237,3 +237,46 @@ def _user_id(platform: Platform, username: str) -> str:
         return str(
             conn.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
         )
+
+
+def test_columnar_batches_store_the_same_points(backend_platform: Platform, run_id: str) -> None:
+    from mlsteward.tracking._model import MetricColumns
+
+    t = _now_ms()
+    columns = MetricColumns.from_points(
+        [("auc", 0.5, 0, t), ("loss", math.nan, 0, t), ("auc", 0.75, 1, t), ("up", math.inf, 0, t)]
+    )
+    assert columns.to_json()["values"] == [0.5, "NaN", 0.75, "Infinity"]
+    log_batch(backend_platform, SYSTEM, run_id, metrics=columns)
+    run = get_run(backend_platform, SYSTEM, run_id)
+    assert run.metrics["auc"] == 0.75
+    assert math.isnan(run.metrics["loss"])
+    assert run.metrics["up"] == math.inf
+    assert [p.step for p in metric_history(backend_platform, SYSTEM, run_id, "auc")] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ((["m"], [0, 0], [1.0], [0, 1], [1, 1]), "same length"),
+        ((["m"], [1], [1.0], [0], [1]), "out of range"),
+        ((["m"], [-1], [1.0], [0], [1]), "out of range"),
+        ((["m"], [True], [1.0], [0], [1]), "out of range"),
+        ((["m"], [0], ["high"], [0], [1]), "must be a number"),
+        ((["m"], [0], [1.0], [math.inf], [1]), "whole number"),
+        ((["m"], [0], [1.0], [0], ["soon"]), "whole milliseconds"),
+        ((["bad\tkey"], [0], [1.0], [0], [1]), "control character"),
+        (([7], [0], [1.0], [0], [1]), "must be a string"),
+    ],
+)
+def test_bad_columnar_batches_write_nothing(
+    platform: Platform, columns: tuple[list[object], ...], message: str
+) -> None:
+    from mlsteward.tracking._model import MetricColumns
+
+    create_experiment(platform, SYSTEM, "default", "cols")
+    run_id = start_run(platform, SYSTEM, "default", "cols").id
+    before = _counts(platform)
+    with pytest.raises(InvalidArgument, match=message):
+        log_batch(platform, SYSTEM, run_id, metrics=MetricColumns(*columns))
+    assert _counts(platform) == before

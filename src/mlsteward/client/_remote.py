@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import ssl
 import stat
@@ -44,6 +43,7 @@ from ..security import (
     User,
 )
 from ..tracking import Experiment, MetricPoint, Run, RunPage
+from ..tracking._model import MetricColumns
 from . import _wire
 from ._backend import PointTuple
 
@@ -375,7 +375,7 @@ class RemoteBackend:
         params: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        body: dict[str, Any] = {"metrics": _points_json(metrics)}
+        body: dict[str, Any] = {"metrics": MetricColumns.from_points(metrics).to_json()}
         if params:
             body["params"] = params
         if tags:
@@ -440,18 +440,3 @@ class RemoteBackend:
 
     def close(self) -> None:
         self._http.close()
-
-
-def _json_value(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def _points_json(points: Sequence[PointTuple]) -> list[dict[str, Any]]:
-    """Points as the batch route reads them; NaN and infinities as strings."""
-    isfinite = math.isfinite
-    return [
-        {"key": k, "value": v if isfinite(v) else _json_value(v), "step": s, "timestamp": t}
-        for k, v, s, t in points
-    ]

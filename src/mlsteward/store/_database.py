@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from ..errors import (
     ConfigurationError,
+    Conflict,
     InvalidArgument,
     MissingExtra,
     SchemaOutOfDate,
@@ -60,9 +62,15 @@ def _configure_sqlite(engine: Engine) -> None:
 @contextlib.contextmanager
 def _database_errors() -> Iterator[None]:
     """Driver failures as mlsteward errors: unreachable -> ``Unavailable``; a value the
-    database refuses (PostgreSQL and NUL characters) -> ``InvalidArgument``."""
+    database refuses (PostgreSQL and NUL characters) -> ``InvalidArgument``; a constraint
+    violated by a concurrent writer (two creates of one name racing) -> ``Conflict``."""
     try:
         yield
+    except SQLIntegrityError as exc:
+        raise Conflict(
+            "a concurrent change conflicted with this one (nothing was written); retry",
+            details={"constraint": str(exc.orig)[:300]},
+        ) from None
     except OperationalError as exc:
         raise Unavailable(f"database error: {exc.orig}") from exc
     except DataError as exc:

@@ -34,6 +34,15 @@ def create_experiment(
 ) -> Experiment:
     """Create an experiment (project editors). ``AlreadyExists`` when the name is taken."""
     check_experiment_name(name)
+    try:
+        return _insert_experiment(platform, actor, project, name, description)
+    except Conflict:  # another caller created the same name between our check and insert
+        raise AlreadyExists(f"an experiment named {name!r} already exists in {project!r}") from None
+
+
+def _insert_experiment(
+    platform: Platform, actor: Actor, project: str, name: str, description: str
+) -> Experiment:
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)

@@ -24,6 +24,7 @@ from ._model import (
     MAX_BATCH_TAGS,
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
+    MetricColumns,
     MetricPoint,
 )
 from ._runs import require_run, require_writable_run
@@ -43,6 +44,41 @@ if TYPE_CHECKING:
 
 
 PointRow = tuple[str, str, float, bool, int, int]
+
+
+def _column_rows(run_id: str, columns: MetricColumns) -> list[PointRow]:
+    """Validated rows from the columnar wire form (see ``_point_rows`` for the checks)."""
+    n = len(columns.key_index)
+    if not (len(columns.values) == len(columns.steps) == len(columns.timestamps) == n):
+        raise InvalidArgument("metric columns must all have the same length")
+    if n > MAX_BATCH_POINTS:
+        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
+    keys = [check_key("metric", key) for key in columns.keys]
+    rows: list[PointRow] = []
+    append = rows.append
+    for index, value, step, ts in zip(
+        columns.key_index, columns.values, columns.steps, columns.timestamps, strict=True
+    ):
+        if type(index) is not int or not 0 <= index < len(keys):
+            raise InvalidArgument(f"metric key index {index!r} is out of range")
+        key = keys[index]
+        if type(value) is not float:
+            value = check_metric_value(key, _wire_float(value))
+        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = check_step(key, step)
+        if type(ts) is not int or not 0 <= ts <= INT64_MAX:
+            ts = check_timestamp(key, ts)
+        nan = value != value  # NaN is the only float unequal to itself
+        append((run_id, key, 0.0 if nan else value, nan, step, ts))
+    return rows
+
+
+def _wire_float(value: Any) -> Any:
+    """``"NaN"``/``"Infinity"``/``"-Infinity"`` as floats; anything else unchanged (and then
+    refused by ``check_metric_value`` unless it is a number)."""
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value)
+    return value
 
 
 def _point_rows(run_id: str, points: Iterable[MetricPoint]) -> list[PointRow]:
@@ -92,17 +128,21 @@ def log_batch(
     actor: Actor,
     run_id: str,
     *,
-    metrics: Iterable[MetricPoint] = (),
+    metrics: Iterable[MetricPoint] | MetricColumns = (),
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> None:
     """Store a batch in one transaction (project editors; the run must be running).
 
+    ``metrics`` is a sequence of ``MetricPoint`` or the columnar ``MetricColumns``.
     Parameters are write-once: the same value again is accepted, a different one is a
     ``Conflict`` and the whole batch is refused. Bad keys or values are ``InvalidArgument``
     and nothing is written.
     """
-    rows = _point_rows(run_id, metrics)
+    if isinstance(metrics, MetricColumns):
+        rows = _column_rows(run_id, metrics)
+    else:
+        rows = _point_rows(run_id, metrics)
     new_params = _checked_mapping("param", params or {}, MAX_PARAM_VALUE_LENGTH, MAX_BATCH_PARAMS)
     new_tags = _checked_mapping("tag", tags or {}, MAX_TAG_VALUE_LENGTH, MAX_BATCH_TAGS)
     with platform.db.write() as conn:

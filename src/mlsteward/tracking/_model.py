@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
@@ -95,6 +95,53 @@ def float_from_json(value: Any) -> float:
     if value in ("NaN", "Infinity", "-Infinity"):
         return float(value)
     raise TypeError(f"not a metric value: {value!r}")
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """A batch of points as columns: the compact wire form of the ingestion endpoint.
+
+    Point ``i`` is ``(keys[key_index[i]], values[i], steps[i], timestamps[i])``; values may be
+    the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``. Nothing is checked here:
+    ``log_batch`` validates every point.
+    """
+
+    keys: Sequence[Any]
+    key_index: Sequence[Any]
+    values: Sequence[Any]
+    steps: Sequence[Any]
+    timestamps: Sequence[Any]
+
+    def __len__(self) -> int:
+        return len(self.key_index)
+
+    @classmethod
+    def from_points(cls, points: Iterable[tuple[str, float, int, int]]) -> MetricColumns:
+        """Columns (NaN and infinities as strings) from ``(key, value, step, ts)`` tuples."""
+        positions: dict[str, int] = {}
+        key_index: list[int] = []
+        values: list[float | str] = []
+        steps: list[int] = []
+        timestamps: list[int] = []
+        isfinite = math.isfinite
+        for key, value, step, ts in points:
+            position = positions.get(key)
+            if position is None:
+                position = positions[key] = len(positions)
+            key_index.append(position)
+            values.append(value if isfinite(value) else _json_float(value))
+            steps.append(step)
+            timestamps.append(ts)
+        return cls(list(positions), key_index, values, steps, timestamps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "keys": list(self.keys),
+            "key_index": list(self.key_index),
+            "values": list(self.values),
+            "steps": list(self.steps),
+            "timestamps": list(self.timestamps),
+        }
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from ...tracking import (
     set_run_deleted,
     set_run_notes,
 )
-from ...tracking._model import float_from_json
+from ...tracking._model import MetricColumns, float_from_json
 from ._dependencies import GUARDS, Authenticated, PlatformDep, ProjectViewer, RequestBody, listing
 
 log = logging.getLogger("mlsteward.server")
@@ -88,8 +88,30 @@ class RunNotes(RequestBody):
 _BATCH_FIELDS = frozenset({"metrics", "params", "tags"})
 
 
-def parse_batch(body: bytes) -> tuple[list[MetricPoint], dict[str, Any], dict[str, Any]]:
-    """``{"metrics": [{"key", "value", "step", "timestamp"}], "params": {}, "tags": {}}``.
+_COLUMNS = frozenset({"keys", "key_index", "values", "steps", "timestamps"})
+
+
+def _columns(metrics: dict[str, Any]) -> MetricColumns:
+    if metrics.keys() != _COLUMNS or not all(isinstance(v, list) for v in metrics.values()):
+        raise InvalidArgument(
+            'columnar "metrics" is an object of lists: keys, key_index, values, steps, timestamps'
+        )
+    return MetricColumns(
+        metrics["keys"],
+        metrics["key_index"],
+        metrics["values"],
+        metrics["steps"],
+        metrics["timestamps"],
+    )
+
+
+def parse_batch(
+    body: bytes,
+) -> tuple[list[MetricPoint] | MetricColumns, dict[str, Any], dict[str, Any]]:
+    """``{"metrics": ..., "params": {}, "tags": {}}``, with ``metrics`` either a list of
+    ``{"key", "value", "step", "timestamp"}`` objects or, more compactly, columns
+    ``{"keys": [...], "key_index": [...], "values": [...], "steps": [...], "timestamps": [...]}``
+    (what the Python client sends).
 
     Checks the shape only (NaN and infinities may arrive as strings); ``log_batch`` checks
     keys, values and limits. Raises ``InvalidArgument``.
@@ -105,8 +127,12 @@ def parse_batch(body: bytes) -> tuple[list[MetricPoint], dict[str, Any], dict[st
     metrics = data.get("metrics") or []
     params = data.get("params") or {}
     tags = data.get("tags") or {}
-    if not isinstance(metrics, list) or not isinstance(params, dict) or not isinstance(tags, dict):
-        raise InvalidArgument('"metrics" is a list; "params" and "tags" are objects')
+    if not isinstance(params, dict) or not isinstance(tags, dict):
+        raise InvalidArgument('"params" and "tags" are objects')
+    if isinstance(metrics, dict):
+        return _columns(metrics), params, tags
+    if not isinstance(metrics, list):
+        raise InvalidArgument('"metrics" is a list of points or an object of columns')
     points: list[MetricPoint] = []
     append = points.append
     for index, item in enumerate(metrics):
