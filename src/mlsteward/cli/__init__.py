@@ -20,6 +20,7 @@ from ._config import config_app
 from ._db import db_app
 from ._experiments import experiments_app
 from ._extras import missing_extra
+from ._gc import gc
 from ._keys import keys_app
 from ._output import print_error
 from ._projects import projects_app
@@ -83,6 +84,7 @@ def _root(
 
 
 app.command("server")(server)
+app.command("gc")(gc)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(users_app, name="users")

@@ -17,6 +17,8 @@ from ._model import MetricPoint as MetricPoint
 from ._model import Run as Run
 from ._model import RunId as RunId
 from ._model import RunStatus as RunStatus
+from ._retention import PurgeReport as PurgeReport
+from ._retention import purge_deleted as purge_deleted
 from ._runs import end_run as end_run
 from ._runs import get_run as get_run
 from ._runs import heartbeat as heartbeat
@@ -32,6 +34,7 @@ __all__ = [
     "Experiment",
     "ExperimentId",
     "MetricPoint",
+    "PurgeReport",
     "Run",
     "RunId",
     "RunPage",
@@ -48,6 +51,7 @@ __all__ = [
     "log_batch",
     "metric_history",
     "metric_keys",
+    "purge_deleted",
     "reap_dead_runs",
     "search_runs",
     "set_experiment_deleted",
