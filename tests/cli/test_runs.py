@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -355,3 +356,36 @@ def test_a_page_token_belongs_to_its_search(tracked: Tracked) -> None:
         "runs", "list", "--max-results", "1", "--page-token", token, "--filter", "tags.team = 'x'"
     )
     assert "belongs to a different search" in result.stderr
+
+
+def test_compare_and_best(cli: Cli) -> None:
+    platform = cli.platform()
+    try:
+        create_experiment(platform, SYSTEM, "default", "cmp")
+        now = int(time.time() * 1000)
+        ids = []
+        for lr, auc in (("0.1", 0.7), ("0.2", 0.9)):
+            run_id = start_run(platform, SYSTEM, "default", "cmp").id
+            log_batch(
+                platform,
+                SYSTEM,
+                run_id,
+                metrics=[MetricPoint("auc", auc, 0, now)],
+                params={"lr": lr},
+            )
+            ids.append(run_id)
+    finally:
+        platform.close()
+    data = cli.json("runs", "compare", *ids, "--json")
+    assert data["differing_params"] == ["lr"]
+    assert data["metrics"][0]["values"] == {ids[0]: [0.7], ids[1]: [0.9]}
+    table = cli.ok("runs", "compare", *ids)
+    assert "* params.lr" in table.stdout
+    assert cli.json("runs", "best", "auc", "--json")["id"] == ids[1]
+    assert cli.json("runs", "best", "auc", "--min", "--json")["id"] == ids[0]
+    before = cli.audit_count()
+    bad = cli.fails("runs", "compare", "not-a-run-id")
+    assert "32 lowercase hex" in bad.stderr
+    missing = cli.fails("runs", "best", "never")
+    assert "has logged metric 'never'" in missing.stderr
+    assert cli.audit_count() == before

@@ -318,3 +318,68 @@ def reap(
         print_success(f"marked {len(killed)} run(s) KILLED: {', '.join(killed)}")
     else:
         print_message(f"no running run has been silent for {timeout:g} s")
+
+
+@runs_app.command("compare")
+def compare(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids.")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="Metric to align (repeatable; default: all, at most 20)."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Runs side by side: parameters (differences marked) and each metric's latest value;
+    --json adds every metric aligned by step."""
+    from ..tracking import compare_runs
+    from ._local import local_platform, operator
+
+    with local_platform() as platform:
+        result = compare_runs(platform, operator(), run_ids, metric_keys=metric)
+    if json_output:
+        emit_json(result.to_json())
+        return
+    ids = [r.id for r in result.runs]
+    header = ["", *[run_id[:8] for run_id in ids]]
+    params = [
+        [f"{'* ' if k in result.differing_params else ''}params.{k}", *values.values()]
+        for k, values in result.params.items()
+    ]
+    latest = [
+        [f"metrics.{series.key}", *[_latest(series.values[run_id]) for run_id in ids]]
+        for series in result.metrics
+    ]
+    print_table(header, [[c if c is not None else "" for c in row] for row in params + latest])
+    if result.differing_params:
+        print_message("* parameters whose values differ")
+
+
+def _latest(values: list[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    return _number(present[-1]) if present else ""
+
+
+@runs_app.command("best")
+def best(
+    metric: Annotated[str, typer.Argument(help="Metric key.")],
+    project: Annotated[str, typer.Option("--project", help="Project to search.")] = "default",
+    minimum: Annotated[
+        bool, typer.Option("--min", help="Lowest value wins (default: highest).")
+    ] = False,
+    filter_: Annotated[
+        str, typer.Option("--filter", help="Only runs matching this search query.")
+    ] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """The run with the best latest value of a metric."""
+    from ..tracking import best_run
+    from ._local import local_platform, operator
+
+    with local_platform() as platform:
+        run = best_run(
+            platform, operator(), project, metric, mode="min" if minimum else "max", filter=filter_
+        )
+    if json_output:
+        emit_json(run.to_json())
+        return
+    print_success(f"{run.id} {run.name}: {metric} = {_number(run.metrics[metric])}")

@@ -77,12 +77,14 @@ class RequestContextMiddleware:
         max_body: int,
         max_upload: int,
         upload_prefixes: tuple[str, ...] = ("/api/v1/blobs",),
+        upload_suffixes: tuple[str, ...] = ("/artifacts",),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.max_upload = max_upload
         self.upload_prefixes = upload_prefixes
+        self.upload_suffixes = upload_suffixes  # run artifacts: PUT /api/v1/runs/{id}/artifacts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +95,8 @@ class RequestContextMiddleware:
         request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
         scope.setdefault("state", {})["id"] = request_id
         path: str = scope["path"]
-        limit = self.max_upload if path.startswith(self.upload_prefixes) else self.max_body
+        is_upload = path.startswith(self.upload_prefixes) or path.endswith(self.upload_suffixes)
+        limit = self.max_upload if is_upload else self.max_body
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500, "started": False}
 

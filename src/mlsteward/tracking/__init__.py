@@ -1,6 +1,15 @@
 """Experiment tracking: experiments, runs, parameters, metrics, tags and search."""
 
 from ._active_run import ActiveRun as ActiveRun
+from ._artifacts import ArtifactInfo as ArtifactInfo
+from ._artifacts import get_artifact as get_artifact
+from ._artifacts import list_artifacts as list_artifacts
+from ._artifacts import log_artifact as log_artifact
+from ._artifacts import open_artifact as open_artifact
+from ._compare import MetricSeries as MetricSeries
+from ._compare import RunComparison as RunComparison
+from ._compare import best_run as best_run
+from ._compare import compare_runs as compare_runs
 from ._environment import capture_environment as capture_environment
 from ._environment import git_diff as git_diff
 from ._experiments import create_experiment as create_experiment
@@ -31,26 +40,35 @@ from ._search import search_runs as search_runs
 
 __all__ = [
     "ActiveRun",
+    "ArtifactInfo",
     "Experiment",
     "ExperimentId",
     "MetricPoint",
+    "MetricSeries",
     "PurgeReport",
     "Run",
+    "RunComparison",
     "RunId",
     "RunPage",
     "RunStatus",
+    "best_run",
     "capture_environment",
+    "compare_runs",
     "create_experiment",
     "end_run",
+    "get_artifact",
     "get_experiment",
     "get_or_create_experiment",
     "get_run",
     "git_diff",
     "heartbeat",
+    "list_artifacts",
     "list_experiments",
+    "log_artifact",
     "log_batch",
     "metric_history",
     "metric_keys",
+    "open_artifact",
     "purge_deleted",
     "reap_dead_runs",
     "search_runs",
