@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Query, Request, Response
@@ -23,6 +23,8 @@ from ...platform import Platform
 from ...security import SYSTEM
 from ...tracking import (
     MetricPoint,
+    best_run,
+    compare_runs,
     end_run,
     get_run,
     heartbeat,
@@ -242,3 +244,28 @@ def runs_search(
         include_deleted=include_deleted,
     )
     return {**listing("runs", page.runs), "next_page_token": page.next_page_token}
+
+
+@router.get("/projects/{project}/runs/best", summary="The run with the best value of a metric")
+def runs_best(
+    project: str,
+    metric: str,
+    platform: PlatformDep,
+    actor: ProjectViewer,
+    mode: Literal["max", "min"] = "max",
+    filter: str = "",
+    experiment_id: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    return best_run(
+        platform, actor, project, metric, mode=mode, filter=filter, experiment_ids=experiment_id
+    ).to_json()
+
+
+@router.get("/run-comparisons", summary="Compare runs: parameters and metrics aligned by step")
+def runs_compare(
+    platform: PlatformDep,
+    actor: Authenticated,
+    run_id: Annotated[list[str], Query()],
+    metric: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    return compare_runs(platform, actor, run_id, metric_keys=metric).to_json()
