@@ -10,20 +10,16 @@ Run: ``python -m benchmarks audit_append [--quick]``.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from ._harness import Row, Side, peak_rss, run_child
-
-PG_ADMIN_URL = os.environ.get(
-    "MLSTEWARD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from ._servers import fresh_postgres_database
 
 
 def _child(job: dict[str, Any]) -> None:
@@ -84,22 +80,6 @@ def _child(job: dict[str, Any]) -> None:
     print(json.dumps({"times": times, "peak_rss": peak_rss()}))
 
 
-def _fresh_postgres() -> tuple[str, Any]:
-    import sqlalchemy
-
-    name = f"mls_bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Row]:
     """Appends per second, chained vs bare, per backend (``peer`` is ignored: no peer)."""
     n = 200 if quick else 2000
@@ -109,17 +89,14 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
         for backend in ("sqlite", "postgresql"):
             sides: dict[str, Side] = {}
             for mode in ("chained", "bare"):
-                drop: Any = None
-                if backend == "sqlite":
-                    url = f"sqlite:///{Path(tmp) / f'{mode}.db'}"
-                else:
-                    url, drop = _fresh_postgres()
-                job = {"url": url, "mode": mode, "n": n, "repeat": repeat, "key_file": key_file}
-                try:
+                with contextlib.ExitStack() as stack:
+                    url = (
+                        f"sqlite:///{Path(tmp) / f'{mode}.db'}"
+                        if backend == "sqlite"
+                        else stack.enter_context(fresh_postgres_database())
+                    )
+                    job = {"url": url, "mode": mode, "n": n, "repeat": repeat, "key_file": key_file}
                     sides[mode] = run_child("benchmarks.audit_append", job)
-                finally:
-                    if drop is not None:
-                        drop()
             rows.append(
                 Row(
                     f"audit append, one per transaction ({backend}; peer = bare insert)",

@@ -15,6 +15,7 @@ from its own virtual environment under ``benchmarks/.peers/mlflow`` (see ``_peer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -51,8 +52,9 @@ def _child(job: dict[str, Any]) -> None:
 
 
 def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Row]:
-    """Call cost and end-to-end batched throughput, mlsteward vs MLflow (with ``--peer``)."""
-    from ._servers import mlflow_server, mlsteward_server
+    """Call cost and end-to-end batched throughput on SQLite and PostgreSQL, mlsteward vs
+    MLflow (with ``--peer``), and 1,000,000 points into one run (memory of both processes)."""
+    from ._servers import fresh_postgres_database, mlflow_server, mlsteward_server
 
     sizes = (
         {"call": (20_000, 100), "batch": (50_000, 5_000)}
@@ -62,36 +64,63 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
             "batch": (500_000, 20_000),
         }
     )
+    labels = {"call": ("log_metric call", "calls"), "batch": ("batched logging", "points")}
+    if peer and not PEER_PYTHON.exists():
+        raise SystemExit(
+            "MLflow is not installed for benchmarks: python -m benchmarks.peers mlflow"
+        )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         base = Path(tmp)
-        ours: dict[str, Side] = {}
-        with mlsteward_server(base / "mls") as url:
-            for case, (n, _) in sizes.items():
-                job = {"url": url, "case": case, "n": n, "repeat": repeat}
-                ours[case] = run_child("benchmarks.tracking", job)
-        theirs: dict[str, Side] = {}
-        if peer:
-            if not PEER_PYTHON.exists():
-                raise SystemExit(
-                    "MLflow is not installed for benchmarks: run python -m benchmarks.peers mlflow"
-                )
-            with mlflow_server(str(PEER_PYTHON), base, f"sqlite:///{base / 'mlflow.db'}") as url:
-                for case, (_, n) in sizes.items():
-                    job = {"url": url, "case": case, "n": n, "repeat": repeat}
-                    theirs[case] = run_child(
-                        "", job, python=str(PEER_PYTHON), script=str(PEER_SCRIPT)
+        for backend in ("sqlite", "postgresql"):
+            ours: dict[str, Side] = {}
+            theirs: dict[str, Side] = {}
+            with contextlib.ExitStack() as stack:
+                ours_url = None
+                if backend == "postgresql":
+                    ours_url = stack.enter_context(fresh_postgres_database())
+                server = stack.enter_context(mlsteward_server(base / f"mls-{backend}", ours_url))
+                for case, (n, _) in sizes.items():
+                    job = {"url": server.url, "case": case, "n": n, "repeat": repeat}
+                    ours[case] = run_child("benchmarks.tracking", job)
+            if peer:
+                with contextlib.ExitStack() as stack:
+                    uri = (
+                        stack.enter_context(fresh_postgres_database())
+                        if backend == "postgresql"
+                        else f"sqlite:///{base / 'mlflow.db'}"
                     )
-        labels = {
-            "call": ("log_metric call (SQLite server)", "calls"),
-            "batch": ("batched logging, end to end (SQLite server)", "points"),
-        }
-        for case, (label, unit) in labels.items():
-            ours_side, peer_side = ours[case], theirs.get(case)
-            # Rates are per repetition: scale the peer's (smaller) size to the same unit.
-            rows.append(
-                Row(label, sizes[case][0], ours_side, _rescale(peer_side, sizes, case), unit=unit)
+                    server = stack.enter_context(mlflow_server(str(PEER_PYTHON), base, uri))
+                    for case, (_, n) in sizes.items():
+                        job = {"url": server.url, "case": case, "n": n, "repeat": repeat}
+                        theirs[case] = run_child(
+                            "", job, python=str(PEER_PYTHON), script=str(PEER_SCRIPT)
+                        )
+            for case, (label, unit) in labels.items():
+                rows.append(
+                    Row(
+                        f"{label} ({backend} server)",
+                        sizes[case][0],
+                        ours[case],
+                        _rescale(theirs.get(case), sizes, case),
+                        unit=unit,
+                    )
+                )
+        million = 100_000 if quick else 1_000_000
+        with mlsteward_server(base / "mls-million") as server:
+            job = {"url": server.url, "case": "batch", "n": million, "repeat": repeat}
+            side = run_child("benchmarks.tracking", job)
+            server_rss = server.peak_rss()
+        rows.append(
+            Row(
+                f"{million:,} points into one run (sqlite server; server peak RSS "
+                f"{server_rss / 1e6:,.0f} MB)",
+                million,
+                side,
+                None,
+                unit="points",
             )
+        )
     return rows
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         TokenInfo,
         User,
     )
-    from ..tracking import Experiment, MetricPoint, Run, RunPage
+    from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage
 
 
 class Backend(Protocol):
@@ -97,5 +97,9 @@ class Backend(Protocol):
         page_token: str | None,
         include_deleted: bool,
     ) -> RunPage: ...
+
+    def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo: ...
+    def list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactInfo]: ...
+    def copy_artifact(self, run_id: str, path: str, sink: BinaryIO) -> int: ...
 
     def close(self) -> None: ...

@@ -21,7 +21,7 @@ from ..security import (
     User,
 )
 from ..settings import Settings
-from ..tracking import Experiment, MetricPoint, Run, RunPage, search_runs
+from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage, search_runs
 from ._backend import PointTuple
 
 _COPY_CHUNK = 1024 * 1024
@@ -235,6 +235,20 @@ class LocalBackend:
             page_token=page_token,
             include_deleted=include_deleted,
         )
+
+    def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo:
+        return tracking.log_artifact(self._platform, self._actor, run_id, path, source)
+
+    def list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactInfo]:
+        return tracking.list_artifacts(self._platform, self._actor, run_id, prefix)
+
+    def copy_artifact(self, run_id: str, path: str, sink: BinaryIO) -> int:
+        copied = 0
+        with tracking.open_artifact(self._platform, self._actor, run_id, path) as reader:
+            while chunk := reader.read(_COPY_CHUNK):
+                sink.write(chunk)
+                copied += len(chunk)
+        return copied
 
     def close(self) -> None:
         self._platform.close()

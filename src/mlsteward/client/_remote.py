@@ -42,7 +42,7 @@ from ..security import (
     TokenInfo,
     User,
 )
-from ..tracking import Experiment, MetricPoint, Run, RunPage
+from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage
 from ..tracking._model import MetricColumns
 from . import _wire
 from ._backend import PointTuple
@@ -294,9 +294,21 @@ class RemoteBackend:
         )
 
     def copy_blob(self, address: str, sink: BinaryIO) -> int:
+        path, target = f"{API}/blobs/{_segment(address)}", {"address": address}
+        return self._download(path, None, f"blob {address}", target, sink)
+
+    def _download(
+        self,
+        path: str,
+        params: dict[str, str] | None,
+        what: str,
+        target: dict[str, str],
+        sink: BinaryIO,
+    ) -> int:
+        """Stream a GET response into ``sink``; a short body is ``Unavailable``."""
         copied, expected, started = 0, "", False
         try:
-            with self._http.stream("GET", f"{API}/blobs/{_segment(address)}") as response:
+            with self._http.stream("GET", path, params=params) as response:
                 if response.status_code >= 300:
                     response.read()
                     self._raise_for_error(response)
@@ -307,16 +319,16 @@ class RemoteBackend:
         except httpx.TransportError as exc:
             if not started:
                 raise self._unavailable(exc) from exc
-            raise self._broken_download(address, copied) from exc
+            raise self._broken_download(what, target, copied) from exc
         if expected.isdigit() and copied != int(expected):
-            raise self._broken_download(address, copied)
+            raise self._broken_download(what, target, copied)
         return copied
 
-    def _broken_download(self, address: str, copied: int) -> Unavailable:
+    def _broken_download(self, what: str, target: dict[str, str], copied: int) -> Unavailable:
         return Unavailable(
-            f"the download of blob {address} from {self.url} broke off after {copied} bytes: "
+            f"the download of {what} from {self.url} broke off after {copied} bytes: "
             "the connection dropped, or the server found the blob corrupt (see its log)",
-            details={"address": address, "received": copied},
+            details={**target, "received": copied},
         )
 
     def blob_size(self, address: str) -> int:
@@ -437,6 +449,34 @@ class RemoteBackend:
             ),
             data,
         )
+
+    def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo:
+        headers = {"Content-Type": "application/octet-stream"}
+        length = _upload_length(source)
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        return self._one(
+            _wire.artifact_info_from_json,
+            "PUT",
+            f"{API}/runs/{_segment(run_id)}/artifacts",
+            params={"path": path},
+            content=_chunks(source),
+            headers=headers,
+        )
+
+    def list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactInfo]:
+        return self._many(
+            _wire.artifact_info_from_json,
+            "artifacts",
+            f"{API}/runs/{_segment(run_id)}/artifacts",
+            params={"prefix": prefix},
+        )
+
+    def copy_artifact(self, run_id: str, path: str, sink: BinaryIO) -> int:
+        url = f"{API}/runs/{_segment(run_id)}/artifacts/content"
+        target = {"run_id": run_id, "path": path}
+        what = f"artifact {path!r} of run {run_id}"
+        return self._download(url, {"path": path}, what, target, sink)
 
     def close(self) -> None:
         self._http.close()

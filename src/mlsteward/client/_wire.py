@@ -22,7 +22,15 @@ from ..security import (
     TokenInfo,
     User,
 )
-from ..tracking import Experiment, ExperimentId, MetricPoint, Run, RunId, RunStatus
+from ..tracking import (
+    ArtifactInfo,
+    Experiment,
+    ExperimentId,
+    MetricPoint,
+    Run,
+    RunId,
+    RunStatus,
+)
 from ..tracking._model import float_from_json
 
 
@@ -165,4 +173,19 @@ def metric_point_from_json(data: dict[str, Any]) -> MetricPoint:
         value=float_from_json(data["value"]),
         step=int(data["step"]),
         timestamp=int(data["timestamp"]),
+    )
+
+
+def artifact_info_from_json(data: dict[str, Any]) -> ArtifactInfo:
+    size, address = data["size"], data["address"]
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise TypeError(f"expected an artifact size, got {size!r}")
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"expected a blob address, got {address!r}")
+    return ArtifactInfo(
+        path=str(data["path"]),
+        is_dir=bool(data["is_dir"]),
+        size=size,
+        address=address,
+        created_at=_optional_time(data["created_at"]),
     )
