@@ -11,7 +11,7 @@ import sys
 import venv
 from pathlib import Path
 
-PEERS = {"mlflow": ["mlflow==3.17.2", "psycopg2-binary>=2.9"]}  # psycopg2: its PostgreSQL driver
+PEERS = {"mlflow": ["mlflow==3.17.2", "psycopg[binary]>=3.1"]}  # psycopg: its PostgreSQL driver
 ROOT = Path(__file__).parent / ".peers"
 
 

@@ -2,36 +2,61 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mlsteward.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge, PermissionDenied
+from mlsteward.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
 from mlsteward.platform import Platform, referenced_blob_addresses
 from mlsteward.security import SYSTEM, Actor, add_member, create_user, list_audit_events
 from mlsteward.server import API_PREFIX
 from mlsteward.store._tables import blob_refs
 from mlsteward.tracking import (
+    ActiveRun,
     ArtifactInfo,
+    RunStatus,
     create_experiment,
     end_run,
     get_or_create_experiment,
+    git_diff,
     list_artifacts,
     log_artifact,
     open_artifact,
     set_run_deleted,
     start_run,
 )
+from mlsteward.tracking._active_run import TRACEBACK_TAG
 from mlsteward.tracking._artifacts import ARTIFACT_OWNER, artifact_owner_id, check_artifact_path
 from mlsteward.tracking._tables import run_artifacts
 
+from ..client.conftest import World, local_world, remote_world, world
 from ..server._state import platform_state
 from ..server._support import People, assert_error_shape, bearer
 from ..server.conftest import api, api_platform, api_settings, cheap_hashing, people
 
-__all__ = ["api", "api_platform", "api_settings", "cheap_hashing", "people"]  # fixtures
+__all__ = [  # fixtures, used by name
+    "api",
+    "api_platform",
+    "api_settings",
+    "cheap_hashing",
+    "local_world",
+    "people",
+    "remote_world",
+    "world",
+]
 
 HOSTILE_PATHS = [
     "",
@@ -351,3 +376,172 @@ def test_http_uploads_follow_the_upload_limit_not_the_json_limit(
         assert platform_state(platform) == before
     finally:
         platform.close()
+
+
+# -- Client, local and remote ----------------------------------------------------------------
+
+
+def _client_run(world: World) -> ActiveRun:
+    return world.admin().start_run("default", "artifacts", environment=False)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_client_files_and_folders_round_trip(world: World, tmp_path: Path) -> None:
+    client = world.admin()
+    source = tmp_path / "out"
+    (source / "plots" / "deep").mkdir(parents=True)
+    (source / "metrics.json").write_bytes(b'{"auc": 0.9}')
+    (source / "plots" / "roc.png").write_bytes(b"\x89PNG" + bytes(range(256)) * 50)
+    (source / "plots" / "deep" / "x.txt").write_bytes(b"")
+    single = tmp_path / "weights.bin"
+    single.write_bytes(b"w" * 5000)
+    with _client_run(world) as run:
+        info = client.log_artifact(run.id, single, "model")
+        assert (info.path, info.size) == ("model/weights.bin", 5000)
+        stored = client.log_artifacts(run.id, source, "report")
+        assert sorted(i.path for i in stored) == [
+            "report/metrics.json",
+            "report/plots/deep/x.txt",
+            "report/plots/roc.png",
+        ]
+        top_file = client.log_artifact(run.id, single)
+        assert top_file.path == "weights.bin"
+    assert [(e.path, e.is_dir) for e in client.list_artifacts(run.id)] == [
+        ("model", True),
+        ("report", True),
+        ("weights.bin", False),
+    ]
+    assert [(e.path, e.is_dir) for e in client.list_artifacts(run.id, "report/plots")] == [
+        ("report/plots/deep", True),
+        ("report/plots/roc.png", False),
+    ]
+    fetched = client.download_artifact(run.id, "model/weights.bin", tmp_path / "w.bin")
+    assert fetched.read_bytes() == b"w" * 5000
+    into = tmp_path / "into"
+    into.mkdir()
+    assert client.download_artifact(run.id, "weights.bin", into) == into / "weights.bin"
+    folder = client.download_artifact(run.id, "report", tmp_path / "copy")
+    assert _tree(folder) == _tree(source)
+    with pytest.raises(NotFound):
+        client.download_artifact(run.id, "absent", tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()
+
+
+def test_client_replace_and_refusals(world: World, tmp_path: Path) -> None:
+    client = world.admin()
+    local = tmp_path / "notes.txt"
+    with _client_run(world) as run:
+        local.write_bytes(b"first")
+        client.log_artifact(run.id, local)
+        local.write_bytes(b"second")
+        client.log_artifact(run.id, local)
+        before = platform_state(world.platform)
+        for bad in ["../up", "/abs", "a/./b", "a%2fb", "a\\b"]:
+            with pytest.raises(InvalidArgument, match="artifact path"):
+                client.log_artifact(run.id, local, bad)
+            with pytest.raises(InvalidArgument, match="artifact path"):
+                client.log_artifacts(run.id, tmp_path, bad)
+        with pytest.raises(NotFound):
+            client.log_artifact(run.id, tmp_path / "missing.txt")
+        with pytest.raises(InvalidArgument, match="folder"):
+            client.log_artifact(run.id, tmp_path)
+        assert platform_state(world.platform) == before
+    assert client.download_artifact(run.id, "notes.txt", tmp_path / "n").read_bytes() == b"second"
+    with pytest.raises(Conflict, match="finished run"):
+        client.log_artifact(run.id, local)
+
+
+def test_client_viewers_read_but_cannot_write(world: World, tmp_path: Path) -> None:
+    admin = world.admin()
+    username = f"viewer-{world.kind}"
+    viewer = world.user(username)
+    with contextlib.suppress(AlreadyExists):
+        admin.add_member("default", username, "viewer")
+    local = tmp_path / "a.txt"
+    local.write_bytes(b"shared")
+    with _client_run(world) as run:
+        admin.log_artifact(run.id, local)
+        with pytest.raises(PermissionDenied):
+            viewer.log_artifact(run.id, local, "mine")
+    assert [e.path for e in viewer.list_artifacts(run.id)] == ["a.txt"]
+    assert viewer.download_artifact(run.id, "a.txt", tmp_path / "b").read_bytes() == b"shared"
+
+
+def test_active_run_log_artifact_flushes_first(world: World, tmp_path: Path) -> None:
+    client = world.admin()
+    local = tmp_path / "config.yaml"
+    local.write_bytes(b"lr: 0.1\n")
+    run = client.start_run("default", "artifacts", environment=False, flush_interval=60)
+    try:
+        run.log_param("lr", 0.1)
+        run.log_metric("loss", 1.0)
+        info = run.log_artifact(local, "config")
+        assert info.path == "config/config.yaml"
+        stored = client.get_run(run.id)  # before end(): the flush came first
+        assert stored.params == {"lr": "0.1"}
+        assert stored.metrics == {"loss": 1.0}
+    finally:
+        run.end()
+    with pytest.raises(Conflict, match="has ended"):
+        run.log_artifact(local)
+
+
+def _fail_inside(run: ActiveRun) -> None:
+    with run:
+        run.log_metric("x", 1.0)
+        _ = 1 / 0
+
+
+def test_a_failed_run_stores_its_traceback(world: World, tmp_path: Path) -> None:
+    client = world.admin()
+    run = _client_run(world)
+    with pytest.raises(ZeroDivisionError):
+        _fail_inside(run)
+    stored = client.get_run(run.id)
+    assert stored.status is RunStatus.FAILED
+    assert "ZeroDivisionError" in stored.tags[TRACEBACK_TAG]
+    text = client.download_artifact(run.id, "traceback.txt", tmp_path / "tb.txt").read_text()
+    assert text.startswith("Traceback (most recent call last):")
+    assert "_ = 1 / 0" in text
+    assert text.rstrip().endswith("ZeroDivisionError: division by zero")
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_dirty_git_tree_is_stored_as_a_diff(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "train.py").write_text("lr = 0.1\n")
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    monkeypatch.chdir(repo)
+    client = world.admin()
+    with client.start_run("default", "artifacts") as clean:
+        pass
+    assert client.list_artifacts(clean.id) == []
+    (repo / "train.py").write_text("lr = 0.5\n")
+    with client.start_run("default", "artifacts") as dirty:
+        pass
+    assert client.get_run(dirty.id).environment["git"]["dirty"] is True
+    diff = client.download_artifact(dirty.id, "environment/git.diff", tmp_path / "d").read_text()
+    assert "-lr = 0.1" in diff
+    assert "+lr = 0.5" in diff
+    assert diff == (git_diff(repo) or b"").decode()

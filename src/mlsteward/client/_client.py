@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         User,
     )
     from ..settings import Settings
-    from ..tracking import Experiment, MetricPoint, Run, RunPage, RunStatus
+    from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage, RunStatus
     from ..tracking._active_run import ActiveRun
     from ._backend import Backend
 
@@ -370,6 +370,13 @@ class Client:
         run = self._backend.start_run(
             project, experiment, name, parent_run_id, dict(tags or {}), env
         )
+        if environment is True and (env.get("git") or {}).get("dirty"):
+            try:
+                self._store_git_diff(run.id, Path(env["cwd"]))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._backend.end_run(run.id, "FAILED")
+                raise
         return ActiveRun(
             self._backend,
             run,
@@ -378,6 +385,17 @@ class Client:
             max_buffered=max_buffered,
             heartbeat_interval=heartbeat_interval,
         )
+
+    def _store_git_diff(self, run_id: str, cwd: Path) -> None:
+        """A dirty work tree's uncommitted changes, as artifact ``environment/git.diff``."""
+        import io
+
+        from ..tracking import git_diff
+        from ..tracking._artifacts import GIT_DIFF_ARTIFACT
+
+        diff = git_diff(cwd)
+        if diff:
+            self._backend.log_artifact(run_id, GIT_DIFF_ARTIFACT, io.BytesIO(diff))
 
     def get_run(self, run_id: str) -> Run:
         """A run with its parameters, tags and latest metric values. ``NotFound``."""
@@ -453,3 +471,40 @@ class Client:
             page_token,
             include_deleted,
         )
+
+    # -- run artifacts ----------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactInfo:
+        """Upload a local file as artifact ``artifact_path/<file name>`` (or ``<file name>``).
+
+        Project editors, on a running run. The same artifact path again replaces the file.
+        ``InvalidArgument`` for an unsafe path, ``PayloadTooLarge`` past ``max_upload_bytes``.
+        """
+        from ._artifact_files import upload_file
+
+        return upload_file(self._backend, _text("run id", run_id), local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactInfo]:
+        """Upload every file below ``local_dir``, keeping its layout under ``artifact_path``
+        (or the run's top level). Every path is checked before the first upload."""
+        from ._artifact_files import upload_folder
+
+        return upload_folder(self._backend, _text("run id", run_id), local_dir, artifact_path)
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        """The files and folders (``is_dir``) directly inside folder ``prefix``, like ``ls``."""
+        return self._backend.list_artifacts(_text("run id", run_id), prefix)
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
+        """Write artifact ``path`` to ``dest`` and return the local path written.
+
+        A file goes to ``dest`` (inside it, when ``dest`` is an existing folder), through a
+        temporary file renamed on success; a folder is downloaded recursively into ``dest``.
+        """
+        from ._artifact_files import download
+
+        return download(self._backend, _text("run id", run_id), path, dest)

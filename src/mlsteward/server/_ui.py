@@ -54,6 +54,7 @@ from ._ui_session import (
     viewer,
 )
 from ._ui_tokens import router as tokens_router
+from ._ui_tracking import router as tracking_router
 
 __all__ = ["install_ui"]
 
@@ -108,7 +109,7 @@ UPCOMING: tuple[Upcoming, ...] = (
 def install_ui(app: FastAPI) -> None:
     """Mount the web UI at ``/`` (the API stays under ``/api/v1``)."""
     app.state.ui_templates = build_templates()
-    for ui_router in (router, admin_router, tokens_router, audit_router):
+    for ui_router in (tracking_router, router, admin_router, tokens_router, audit_router):
         app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_middleware(SecurityHeadersMiddleware, skip_prefixes=(API_PREFIX,))

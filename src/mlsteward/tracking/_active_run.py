@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import atexit
 import collections
+import io
+import os
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from ..errors import Conflict, InvalidArgument, StewardError
+from ..errors import Conflict, InvalidArgument, NotFound, StewardError
+from ._artifacts import ArtifactInfo, artifact_destination
 from ._model import (
     MAX_BATCH_POINTS,
     MAX_PARAM_VALUE_LENGTH,
@@ -44,6 +47,7 @@ from ._validation import (
 
 PointTuple = tuple[str, float, int, int]
 TRACEBACK_TAG = "mlsteward.traceback"
+TRACEBACK_ARTIFACT = "traceback.txt"
 
 DEFAULT_BATCH_SIZE = 5000
 DEFAULT_FLUSH_INTERVAL = 1.0
@@ -63,6 +67,7 @@ class RunSink(Protocol):
     ) -> None: ...
     def heartbeat(self, run_id: str) -> None: ...
     def end_run(self, run_id: str, status: str) -> Run: ...
+    def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo: ...
 
 
 class _Values:
@@ -120,7 +125,8 @@ class ActiveRun:
     at most ``max_buffered`` items waiting (beyond that ``log_metric`` blocks); a heartbeat
     every ``heartbeat_interval`` seconds when nothing else was sent. As a context manager it
     ends FINISHED, or FAILED (KILLED for ``KeyboardInterrupt``) when the block raises, with
-    the traceback stored as the tag ``mlsteward.traceback``.
+    the traceback stored as the tag ``mlsteward.traceback`` and the artifact
+    ``traceback.txt``.
     """
 
     def __init__(
@@ -210,6 +216,28 @@ class ActiveRun:
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self._put_values("tag", tags, MAX_TAG_VALUE_LENGTH)
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactInfo:
+        """Upload a local file now, as ``artifact_path/<file name>`` (or ``<file name>``).
+
+        Flushes what was logged before (raising its shipping errors), then uploads in the
+        calling thread. Logging the same artifact path again replaces the file.
+        """
+        destination = artifact_destination(local_path, artifact_path)
+        self._raise_if_stopped()
+        self.flush()
+        try:
+            handle = open(local_path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise NotFound(f"no such file: {os.fspath(local_path)}") from None
+        except IsADirectoryError:
+            raise InvalidArgument(
+                f"{os.fspath(local_path)} is a folder: use Client.log_artifacts for folders"
+            ) from None
+        with handle:
+            return self._sink.log_artifact(self.id, destination, handle)
 
     def _check_metric_key(self, key: str) -> None:
         check_key("metric", key)
@@ -330,9 +358,17 @@ class ActiveRun:
             if not self._stopping:
                 text = "".join(traceback.format_exception(exc_type, exc, tb))
                 self.set_tag(TRACEBACK_TAG, text[-MAX_TAG_VALUE_LENGTH:])
+                self._store_traceback(text, exc)
             self.end(status)
         except Exception as failure:  # the block's own exception matters more
             exc.add_note(f"while ending run {self.id}: {type(failure).__name__}: {failure}")
+
+    def _store_traceback(self, text: str, exc: BaseException) -> None:
+        """The full traceback as artifact ``traceback.txt`` (the tag keeps only its end)."""
+        try:
+            self._sink.log_artifact(self.id, TRACEBACK_ARTIFACT, io.BytesIO(text.encode()))
+        except Exception as failure:  # the run must still end
+            exc.add_note(f"storing the traceback of run {self.id} failed: {failure}")
 
     # -- the shipping thread ----------------------------------------------------------------
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, delete, func, insert, select
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 ARTIFACT_OWNER = "run"
 """``blob_refs.owner_type`` of run artifacts; ``owner_id`` is ``<run_id>/<path>``."""
+
+GIT_DIFF_ARTIFACT = "environment/git.diff"
+"""Where ``Client.start_run`` stores the uncommitted changes of a dirty git work tree."""
 
 MAX_ARTIFACT_PATH_LENGTH = 1024
 MAX_ARTIFACT_PATH_SEGMENTS = 32
@@ -263,3 +268,14 @@ def open_artifact(platform: Platform, actor: Actor, run_id: str, path: str) -> B
     info = get_artifact(platform, actor, run_id, path)
     assert info.address is not None
     return platform.blobs.open(info.address)
+
+
+def artifact_destination(local_path: str | os.PathLike[str], folder: str | None) -> str:
+    """Where a local file lands in the run: its name, inside ``folder`` when given.
+
+    ``InvalidArgument`` for an unsafe ``folder`` (checked before anything is read).
+    """
+    name = Path(local_path).name
+    if folder is None or folder == "":
+        return check_artifact_path(name)
+    return check_artifact_path(f"{check_artifact_path(folder)}/{name}")
