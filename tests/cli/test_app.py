@@ -25,6 +25,7 @@ GROUPS = [
     "keys",
     "experiments",
     "runs",
+    "artifacts",
     "gc",
 ]
 

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import StewardError
+from ._artifacts import artifacts_app
 from ._audit import audit_app
 from ._blobs import blobs_app
 from ._config import config_app
@@ -95,6 +96,7 @@ app.add_typer(blobs_app, name="blobs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+app.add_typer(artifacts_app, name="artifacts")
 
 
 def main() -> None:
