@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,10 +15,15 @@ from fastapi.testclient import TestClient
 from mlsteward.platform import Platform
 from mlsteward.security import SYSTEM, create_user
 from mlsteward.security import create_admin as create_admin_user
-from mlsteward.server import create_app
-from mlsteward.server import _ui_tracking
+from mlsteward.server import _ui_tracking, create_app
 from mlsteward.settings import Settings
-from mlsteward.tracking import MetricPoint, create_experiment, log_batch, start_run
+from mlsteward.tracking import (
+    MetricPoint,
+    create_experiment,
+    log_artifact,
+    log_batch,
+    start_run,
+)
 
 PASSWORD = "tracking-ui-admin-password"
 OUTSIDER_PASSWORD = "tracking-ui-outsider-password"
@@ -254,15 +261,37 @@ def test_run_page_shows_the_run_and_its_chart_data(
     assert response.status_code == 200
     html = response.text
     assert "<h1>bravo" in html
-    assert "3.11.9" in html and "trainer-7" in html and "train.py --epochs 3" in html
-    assert "<code>0123456789ab</code>" in html and "dirty" in html
-    assert "<th scope=\"row\">lr</th><td>0.2</td>" in html
+    assert "3.11.9" in html
+    assert "trainer-7" in html
+    assert "train.py --epochs 3" in html
+    assert "<code>0123456789ab</code>" in html
+    assert "dirty" in html
+    assert '<th scope="row">lr</th><td>0.2</td>' in html
     assert chart_data(html, "run-metrics") == {
         "auc": {"steps": [0, 1], "values": [0.6, 0.9]},
         "loss": {"steps": [0, 1], "values": [1.0, 0.5]},
     }
     assert '<script src="/vendor/plotly.min.js" defer></script>' in html
+    assert 'id="plotly.js-style-global" class="no-inline-styles"' in html
     assert "No artifacts." in html
+
+
+def test_run_page_lists_artifacts_with_download_links(
+    client: TestClient, platform: Platform, runs: dict[str, str]
+) -> None:
+    run_id = runs["alpha"]
+    log_artifact(platform, SYSTEM, run_id, "model/weights.bin", io.BytesIO(b"0123456789"))
+    log_artifact(platform, SYSTEM, run_id, "report.html", io.BytesIO(b"<h1>hi</h1>"))
+    top = client.get(f"/runs/{run_id}").text
+    assert f'href="/runs/{run_id}?artifacts=model">model/</a>' in top
+    download = f"/api/v1/runs/{run_id}/artifacts/content?path=report.html"
+    assert f'href="{download}" download>report.html</a>' in top
+    inside = client.get(f"/runs/{run_id}", params={"artifacts": "model"}).text
+    assert "path=model/weights.bin" in inside
+    assert '<td class="num">10</td>' in inside
+    assert client.get(download).content == b"<h1>hi</h1>"
+    bad = client.get(f"/runs/{run_id}", params={"artifacts": "../etc"})
+    assert bad.status_code == 400
 
 
 def test_chart_data_cannot_close_its_script_element(
@@ -283,12 +312,24 @@ def test_plotly_is_served_by_the_platform(client: TestClient) -> None:
     assert "plotly.js" in response.text[:200]
 
 
+def test_every_stylesheet_plotly_would_inject_is_accounted_for(client: TestClient) -> None:
+    """The CSP blocks the <style> elements Plotly.js adds unless an element with their id is
+    already there: a new plotly release adding one must update ``_tracking_charts.html``."""
+    bundle = client.get("/vendor/plotly.min.js").text
+    guarded = re.findall(
+        r'getElementById\("([^"]+)"\)\)\{var \w+=document\.createElement\("style"\)', bundle
+    )
+    assert guarded, "the bundle no longer injects styles this way: re-check the CSP handling"
+    page = (Path(_ui_tracking.__file__).parent / "templates" / "_tracking_charts.html").read_text()
+    for element_id in guarded:
+        assert f'id="{element_id}"' in page
+    assert bundle.count('createElement("style")') == len(guarded) + 1  # + plotly.js-style-*
+
+
 # -- compare ----------------------------------------------------------------------------------
 
 
-def test_compare_page_highlights_differing_params(
-    client: TestClient, runs: dict[str, str]
-) -> None:
+def test_compare_page_highlights_differing_params(client: TestClient, runs: dict[str, str]) -> None:
     ids = list(runs.values())
     response = client.get("/compare", params=[("run", i) for i in ids])
     assert response.status_code == 200
@@ -308,13 +349,12 @@ def test_compare_page_highlights_differing_params(
     assert data["scatter"]["x_label"] == "depth"
 
 
-def test_compare_scatter_axes_come_from_the_query(
-    client: TestClient, runs: dict[str, str]
-) -> None:
+def test_compare_scatter_axes_come_from_the_query(client: TestClient, runs: dict[str, str]) -> None:
     params = [("run", i) for i in runs.values()] + [("x", "lr"), ("y", "loss")]
     data = chart_data(client.get("/compare", params=params).text, "compare-data")
     assert isinstance(data, dict)
-    assert data["scatter"]["x_label"] == "lr" and data["scatter"]["y_label"] == "loss"
+    assert data["scatter"]["x_label"] == "lr"
+    assert data["scatter"]["y_label"] == "loss"
     assert sorted(data["scatter"]["x"]) == [0.1, 0.2, 0.3]
 
 
@@ -359,7 +399,8 @@ def test_hostile_input_is_a_4xx_page(
     response = client.get(path)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("text/html")
-    assert "<script>" not in response.text and "<b>" not in response.text
+    assert "<script>" not in response.text
+    assert "<b>" not in response.text
 
 
 def test_compare_refuses_too_many_runs(client: TestClient, runs: dict[str, str]) -> None:

@@ -81,10 +81,11 @@ def test_filter_sort_open_a_run_and_compare(tab: harness.Tab, tracked_url: str) 
     assert page.locator("#run-status").inner_text() == "running"
     auc_chart = page.locator('#metric-charts .chart[data-metric="auc"]')
     auc_chart.locator(".main-svg").first.wait_for()
-    line = auc_chart.locator("path.js-line").first
+    line = auc_chart.locator(".scatterlayer path.js-line").first
     line.wait_for()
     path = line.get_attribute("d") or ""
-    assert path.startswith("M") and path.count("L") >= 3  # a curve through the points
+    assert path.startswith("M")
+    assert path.count("L") >= 3
     assert page.locator("#metric-charts .chart .main-svg").count() >= 2
     page.go_back()
 
@@ -98,7 +99,7 @@ def test_filter_sort_open_a_run_and_compare(tab: harness.Tab, tracked_url: str) 
     for key in ("auc", "loss"):
         chart = page.locator(f'#compare-charts .chart[data-metric="{key}"]')
         chart.locator(".main-svg").first.wait_for()
-        assert chart.locator("path.js-line").count() == 3
+        assert chart.locator(".scatterlayer path.js-line").count() == 3  # a curve per run
     differs = page.locator('#compare-params tr[data-param="lr"]')
     assert differs.get_attribute("class") == "differs"
     assert "differs" in differs.inner_text()
@@ -109,5 +110,11 @@ def test_filter_sort_open_a_run_and_compare(tab: harness.Tab, tracked_url: str) 
     assert highlight != plain
     page.locator("#scatter-chart .main-svg").first.wait_for()
     assert page.locator("#scatter-chart path.point").count() == 3
+    # Parallel coordinates: a line per run across the axes lr, depth, auc and loss.
+    parallel = page.locator("#parallel-chart")
+    parallel.locator(".main-svg").first.wait_for()
+    assert parallel.locator(".scatterlayer path.js-line").count() == 3
+    labels = parallel.locator(".xtick text").all_text_contents()
+    assert labels == ["param depth", "param lr", "metric auc", "metric loss"]
 
     assert tab.errors == []

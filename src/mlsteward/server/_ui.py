@@ -74,12 +74,6 @@ class Upcoming:
 
 UPCOMING: tuple[Upcoming, ...] = (
     Upcoming(
-        "experiments",
-        "Experiments",
-        "tracking",
-        "experiments and runs with their parameters, metrics, artifacts and search",
-    ),
-    Upcoming(
         "models",
         "Models",
         "registry",

@@ -12,7 +12,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends
 from starlette.datastructures import QueryParams
@@ -139,7 +139,7 @@ class RunsQuery:
             pairs.append(("cols", "1"))
             pairs.extend(("col", c.ref) for c in self.columns)
         query = urlencode(pairs)
-        return f"/projects/{project}/runs" + (f"?{query}" if query else "")
+        return f"/projects/{quote(project, safe='')}/runs" + (f"?{query}" if query else "")
 
     def sort_link(self, project: str, field: str, *, descending_first: bool) -> str:
         if self.order == f"{field} DESC":

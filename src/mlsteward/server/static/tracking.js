@@ -28,13 +28,43 @@
     return box;
   }
 
-  function hasWebGL() {
-    try {
-      var canvas = document.createElement("canvas");
-      return !!(canvas.getContext("webgl") || canvas.getContext("experimental-webgl"));
-    } catch (e) {
-      return false;
-    }
+  // Parallel coordinates as SVG lines on a shared 0-1 scale per axis: Plotly's own parcoords
+  // trace needs WebGL code generation (new Function), which the CSP rightly forbids.
+  function drawParallel(element, dimensions, runs) {
+    var ranges = dimensions.map(function (d) {
+      var lo = Math.min.apply(null, d.values), hi = Math.max.apply(null, d.values);
+      return { lo: lo, hi: hi, span: hi - lo || 1 };
+    });
+    var axes = dimensions.map(function (d, j) { return j; });
+    var traces = runs.map(function (run, i) {
+      return {
+        x: axes,
+        y: dimensions.map(function (d, j) { return (d.values[i] - ranges[j].lo) / ranges[j].span; }),
+        text: dimensions.map(function (d) { return d.label + ": " + d.values[i]; }),
+        hoverinfo: "name+text",
+        mode: "lines+markers",
+        name: run.name,
+      };
+    });
+    var label = function (value) { return String(Number(value.toPrecision(4))); };
+    var annotations = [];
+    dimensions.forEach(function (d, j) {
+      annotations.push({ x: j, y: 1.04, text: label(ranges[j].hi), showarrow: false, yanchor: "bottom" });
+      annotations.push({ x: j, y: -0.04, text: label(ranges[j].lo), showarrow: false, yanchor: "top" });
+    });
+    Plotly.newPlot(
+      element,
+      traces,
+      {
+        margin: { l: 40, r: 40, t: 40, b: 60 },
+        height: 360,
+        xaxis: { tickvals: axes, ticktext: dimensions.map(function (d) { return d.label; }), showgrid: true, gridcolor: "#888", zeroline: false },
+        yaxis: { range: [-0.12, 1.12], showticklabels: false, showgrid: false, zeroline: false },
+        annotations: annotations,
+        legend: { orientation: "h", y: -0.2 },
+      },
+      CONFIG
+    );
   }
 
   function note(container, text) {
@@ -83,15 +113,8 @@
     var parallel = document.getElementById("parallel-chart");
     if (data.parallel.length < 2) {
       note(parallel, "Needs at least two numeric parameters or metrics that every run has.");
-    } else if (!hasWebGL()) {
-      note(parallel, "This browser has no WebGL, which the parallel-coordinates chart needs.");
     } else {
-      Plotly.newPlot(
-        parallel,
-        [{ type: "parcoords", dimensions: data.parallel.map(function (d) { return { label: d.label, values: d.values }; }) }],
-        { margin: { l: 60, r: 60, t: 40, b: 24 }, height: 360 },
-        CONFIG
-      );
+      drawParallel(parallel, data.parallel, data.runs);
     }
 
     var scatter = document.getElementById("scatter-chart");
