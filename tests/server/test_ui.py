@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,26 +13,7 @@ from mlsteward.security import create_admin as create_admin_user
 from mlsteward.server import API_PREFIX, create_app
 from mlsteward.settings import Settings
 
-PASSWORD = "ui-admin-password-123"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match is not None, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def log_in(client: TestClient, username: str = "admin", password: str = PASSWORD) -> str:
-    """Log in through the form; returns the session's CSRF token."""
-    form = client.get("/login")
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_of(form.text)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return csrf_of(client.get("/admin/projects").text)
+from ._ui_support import PASSWORD, csrf_of, log_in
 
 
 def actions(platform: Platform) -> list[str]:

@@ -25,28 +25,9 @@ from mlsteward.security import create_admin as create_admin_user
 from mlsteward.server import create_app
 from mlsteward.settings import Settings
 
-PASSWORD = "ui-admin-password-123"
-USER_PASSWORD = "ui-user-password-456"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
+from ._ui_support import PASSWORD, USER_PASSWORD, csrf_of, log_in
+
 SECRET_RE = re.compile(r"mls_[a-z0-9]{12}_[A-Za-z0-9_-]{43}")
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match is not None, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def log_in(client: TestClient, username: str = "admin", password: str = PASSWORD) -> str:
-    """Log in through the form; returns the session's CSRF token."""
-    form = client.get("/login")
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_of(form.text)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return csrf_of(client.get("/admin/projects").text)
 
 
 def alert_of(html: str) -> str:

@@ -16,26 +16,9 @@ from mlsteward.server import create_app
 from mlsteward.settings import Settings
 from mlsteward.store._tables import audit_events
 
-PASSWORD = "ui-admin-password-123"
-USER_PASSWORD = "ui-user-password-456"
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
+from ._ui_support import PASSWORD, USER_PASSWORD, log_in
+
 ROW_RE = re.compile(r'<td class="num">(\d+)</td>')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match is not None, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def log_in(client: TestClient, username: str = "admin", password: str = PASSWORD) -> None:
-    form = client.get("/login")
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf_of(form.text)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
 
 
 def seqs(html: str) -> list[int]:
