@@ -329,3 +329,29 @@ def test_bad_shipping_options_are_refused(world: World) -> None:
             client.start_run("default", experiment, environment=False, **options)  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         client.get_experiment("default", experiment)  # refused before anything was created
+
+
+def test_compare_and_best_run_agree_locally_and_remotely(world: World) -> None:
+    ids = []
+    for lr, auc in (("0.1", [0.5, 0.7]), ("0.2", [0.6, math.nan])):
+        with _start(world, "cmp") as run:
+            run.log_param("lr", lr)
+            for step, value in enumerate(auc):
+                run.log_metric("auc", value, step=step, timestamp=T0 + step)
+        ids.append(run.id)
+    client = world.admin()
+    compared = client.compare_runs(ids, metric_keys=["auc"])
+    assert compared.differing_params == ["lr"]
+    assert compared.metrics[0].steps == [0, 1]
+    assert compared.metrics[0].values[ids[0]] == [0.5, 0.7]
+    second = compared.metrics[0].values[ids[1]]
+    assert second[0] == 0.6
+    assert second[1] is not None
+    assert math.isnan(second[1])
+    assert client.best_run("default", "auc").id == ids[0]  # a NaN latest value never wins
+    with pytest.raises(InvalidArgument):
+        client.best_run("default", "auc", mode="mean")
+    with pytest.raises(NotFound):
+        client.best_run("default", "never-logged")
+    with pytest.raises(InvalidArgument):
+        client.compare_runs(["not a run id"])

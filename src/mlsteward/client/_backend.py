@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         TokenInfo,
         User,
     )
-    from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage
+    from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunComparison, RunPage
 
 
 class Backend(Protocol):
@@ -97,6 +97,8 @@ class Backend(Protocol):
         page_token: str | None,
         include_deleted: bool,
     ) -> RunPage: ...
+    def compare_runs(self, run_ids: list[str], metric_keys: list[str] | None) -> RunComparison: ...
+    def best_run(self, project: str, metric: str, mode: str, filter: str) -> Run: ...
 
     def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo: ...
     def list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactInfo]: ...

@@ -29,7 +29,15 @@ if TYPE_CHECKING:
         User,
     )
     from ..settings import Settings
-    from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage, RunStatus
+    from ..tracking import (
+        ArtifactInfo,
+        Experiment,
+        MetricPoint,
+        Run,
+        RunComparison,
+        RunPage,
+        RunStatus,
+    )
     from ..tracking._active_run import ActiveRun
     from ._backend import Backend
 
@@ -471,6 +479,23 @@ class Client:
             page_token,
             include_deleted,
         )
+
+    def compare_runs(
+        self, run_ids: Sequence[str], *, metric_keys: Sequence[str] | None = None
+    ) -> RunComparison:
+        """Runs side by side: every parameter (and which differ), each metric aligned by step
+        (default: all the runs' metrics, at most 20)."""
+        return self._backend.compare_runs(
+            [_text("run id", r) for r in run_ids],
+            None if metric_keys is None else list(metric_keys),
+        )
+
+    def best_run(self, project: str, metric: str, *, mode: str = "max", filter: str = "") -> Run:
+        """The run with the highest (``mode="max"``) or lowest latest value of ``metric``
+        among the project's runs matching ``filter``; ``NotFound`` when none logged it."""
+        if mode not in ("max", "min"):
+            raise InvalidArgument("mode is 'max' or 'min'")
+        return self._backend.best_run(_text("project", project), metric, mode, filter)
 
     # -- run artifacts ----------------------------------------------------------------------
 

@@ -21,7 +21,17 @@ from ..security import (
     User,
 )
 from ..settings import Settings
-from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage, search_runs
+from ..tracking import (
+    ArtifactInfo,
+    Experiment,
+    MetricPoint,
+    Run,
+    RunComparison,
+    RunPage,
+    best_run,
+    compare_runs,
+    search_runs,
+)
 from ._backend import PointTuple
 
 _COPY_CHUNK = 1024 * 1024
@@ -234,6 +244,19 @@ class LocalBackend:
             max_results=max_results,
             page_token=page_token,
             include_deleted=include_deleted,
+        )
+
+    def compare_runs(self, run_ids: list[str], metric_keys: list[str] | None) -> RunComparison:
+        return compare_runs(self._platform, self._actor, run_ids, metric_keys=metric_keys)
+
+    def best_run(self, project: str, metric: str, mode: str, filter: str) -> Run:
+        return best_run(
+            self._platform,
+            self._actor,
+            project,
+            metric,
+            mode="min" if mode == "min" else "max",  # Client checked it is one of these
+            filter=filter,
         )
 
     def log_artifact(self, run_id: str, path: str, source: BinaryIO) -> ArtifactInfo:

@@ -42,7 +42,7 @@ from ..security import (
     TokenInfo,
     User,
 )
-from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunPage
+from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunComparison, RunPage
 from ..tracking._model import MetricColumns
 from . import _wire
 from ._backend import PointTuple
@@ -419,6 +419,21 @@ class RemoteBackend:
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         path = f"{API}/runs/{_segment(run_id)}/metric-history"
         return self._many(_wire.metric_point_from_json, "metrics", path, params={"key": key})
+
+    def compare_runs(self, run_ids: list[str], metric_keys: list[str] | None) -> RunComparison:
+        params: dict[str, Any] = {"run_id": run_ids}
+        if metric_keys is not None:
+            params["metric"] = metric_keys
+        data = self._get_json("GET", f"{API}/run-comparisons", params=params)
+        return self._decode(_wire.comparison_from_json, data)
+
+    def best_run(self, project: str, metric: str, mode: str, filter: str) -> Run:
+        return self._one(
+            _wire.run_from_json,
+            "GET",
+            f"{API}/projects/{_segment(project)}/runs/best",
+            params={"metric": metric, "mode": mode, "filter": filter},
+        )
 
     def search_runs(
         self,

@@ -27,7 +27,9 @@ from ..tracking import (
     Experiment,
     ExperimentId,
     MetricPoint,
+    MetricSeries,
     Run,
+    RunComparison,
     RunId,
     RunStatus,
 )
@@ -188,4 +190,27 @@ def artifact_info_from_json(data: dict[str, Any]) -> ArtifactInfo:
         size=size,
         address=address,
         created_at=_optional_time(data["created_at"]),
+    )
+
+
+def comparison_from_json(data: dict[str, Any]) -> RunComparison:
+    def value(v: Any) -> float | None:
+        return None if v is None else float_from_json(v)
+
+    return RunComparison(
+        runs=[run_from_json(r) for r in data["runs"]],
+        params={
+            str(k): {str(r): (None if v is None else str(v)) for r, v in per_run.items()}
+            for k, per_run in data["params"].items()
+        },
+        differing_params=[str(k) for k in data["differing_params"]],
+        metrics=[
+            MetricSeries(
+                key=str(m["key"]),
+                steps=[int(s) for s in m["steps"]],
+                values={str(r): [value(v) for v in vs] for r, vs in m["values"].items()},
+                truncated=bool(m["truncated"]),
+            )
+            for m in data["metrics"]
+        ],
     )
