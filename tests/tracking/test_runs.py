@@ -280,3 +280,12 @@ def test_bad_columnar_batches_write_nothing(
     with pytest.raises(InvalidArgument, match=message):
         log_batch(platform, SYSTEM, run_id, metrics=MetricColumns(*columns))
     assert _counts(platform) == before
+
+
+def test_unhashable_column_keys_are_invalid_arguments(platform: Platform) -> None:
+    from mlsteward.tracking._model import MetricColumns
+
+    create_experiment(platform, SYSTEM, "default", "keys")
+    run_id = start_run(platform, SYSTEM, "default", "keys").id
+    with pytest.raises(InvalidArgument, match="must be a string"):
+        log_batch(platform, SYSTEM, run_id, metrics=MetricColumns([["a"]], [0], [1.0], [0], [1]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, text
 
+from .._wire import canonical_json
 from ..errors import ConfigurationError, InvalidArgument
 from ..store import Database, utcnow
 from ..store._tables import audit_checkpoints, audit_events
@@ -74,10 +74,6 @@ class AuditVerifyReport:
 
 def _format_ts(ts: dt.datetime) -> str:
     return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def compute_event_hash(

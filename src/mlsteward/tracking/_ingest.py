@@ -9,7 +9,7 @@ PostgreSQL) is held only for the end of the transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -46,31 +46,56 @@ if TYPE_CHECKING:
 PointRow = tuple[str, str, float, bool, int, int]
 
 
-def _column_rows(run_id: str, columns: MetricColumns) -> list[PointRow]:
-    """Validated rows from the columnar wire form (see ``_point_rows`` for the checks)."""
-    n = len(columns.key_index)
-    if not (len(columns.values) == len(columns.steps) == len(columns.timestamps) == n):
-        raise InvalidArgument("metric columns must all have the same length")
-    if n > MAX_BATCH_POINTS:
-        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
-    keys = [check_key("metric", key) for key in columns.keys]
+def _checked_rows(
+    run_id: str, points: Iterable[tuple[Any, Any, Any, Any]], *, wire_values: bool
+) -> list[PointRow]:
+    """Validated rows ``(run_id, key, value, is_nan, step, ts)``, ready for a bulk insert.
+
+    This runs for every point, so the common case (a known key, a float, int step and
+    timestamp in range) costs a few type checks; anything else goes through the full checks,
+    which raise ``InvalidArgument``. ``wire_values`` also accepts the JSON spellings
+    ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
+    """
     rows: list[PointRow] = []
     append = rows.append
-    for index, value, step, ts in zip(
-        columns.key_index, columns.values, columns.steps, columns.timestamps, strict=True
-    ):
-        if type(index) is not int or not 0 <= index < len(keys):
-            raise InvalidArgument(f"metric key index {index!r} is out of range")
-        key = keys[index]
+    keys: set[str] = set()
+    for key, value, step, ts in points:
+        if key not in keys:
+            check_key("metric", key)
+            keys.add(key)
         if type(value) is not float:
-            value = check_metric_value(key, _wire_float(value))
+            value = check_metric_value(key, _wire_float(value) if wire_values else value)
         if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
             step = check_step(key, step)
         if type(ts) is not int or not 0 <= ts <= INT64_MAX:
             ts = check_timestamp(key, ts)
         nan = value != value  # NaN is the only float unequal to itself
         append((run_id, key, 0.0 if nan else value, nan, step, ts))
+        if len(rows) > MAX_BATCH_POINTS:
+            raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
     return rows
+
+
+def _point_tuples(points: Iterable[MetricPoint]) -> Iterator[tuple[Any, Any, Any, Any]]:
+    for point in points:
+        if type(point) is not MetricPoint:
+            raise InvalidArgument("metrics must be MetricPoint(key, value, step, timestamp)")
+        yield point.key, point.value, point.step, point.timestamp
+
+
+def _column_tuples(columns: MetricColumns) -> Iterator[tuple[Any, Any, Any, Any]]:
+    n = len(columns.key_index)
+    if not (len(columns.values) == len(columns.steps) == len(columns.timestamps) == n):
+        raise InvalidArgument("metric columns must all have the same length")
+    if n > MAX_BATCH_POINTS:
+        raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
+    keys = [check_key("metric", key) for key in columns.keys]  # may be any JSON value
+    for index, value, step, ts in zip(
+        columns.key_index, columns.values, columns.steps, columns.timestamps, strict=True
+    ):
+        if type(index) is not int or not 0 <= index < len(keys):
+            raise InvalidArgument(f"metric key index {index!r} is out of range")
+        yield keys[index], value, step, ts
 
 
 def _wire_float(value: Any) -> Any:
@@ -79,35 +104,6 @@ def _wire_float(value: Any) -> Any:
     if value in ("NaN", "Infinity", "-Infinity"):
         return float(value)
     return value
-
-
-def _point_rows(run_id: str, points: Iterable[MetricPoint]) -> list[PointRow]:
-    """Validated rows ``(run_id, key, value, is_nan, step, ts)``, ready for a bulk insert.
-
-    This runs for every point, so the common case (a known key, a float, int step and
-    timestamp in range) costs a few type checks; anything else goes through the full checks,
-    which raise ``InvalidArgument``.
-    """
-    rows: list[PointRow] = []
-    keys: set[str] = set()
-    for point in points:
-        if type(point) is not MetricPoint:
-            raise InvalidArgument("metrics must be MetricPoint(key, value, step, timestamp)")
-        key, value, step, ts = point.key, point.value, point.step, point.timestamp
-        if key not in keys:
-            check_key("metric", key)
-            keys.add(key)
-        if type(value) is not float:
-            value = check_metric_value(key, value)
-        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
-            step = check_step(key, step)
-        if type(ts) is not int or not 0 <= ts <= INT64_MAX:
-            ts = check_timestamp(key, ts)
-        nan = value != value  # NaN is the only float unequal to itself
-        rows.append((run_id, key, 0.0 if nan else value, nan, step, ts))
-        if len(rows) > MAX_BATCH_POINTS:
-            raise InvalidArgument(f"a batch holds at most {MAX_BATCH_POINTS} metric points")
-    return rows
 
 
 def _checked_mapping(
@@ -140,9 +136,9 @@ def log_batch(
     and nothing is written.
     """
     if isinstance(metrics, MetricColumns):
-        rows = _column_rows(run_id, metrics)
+        rows = _checked_rows(run_id, _column_tuples(metrics), wire_values=True)
     else:
-        rows = _point_rows(run_id, metrics)
+        rows = _checked_rows(run_id, _point_tuples(metrics), wire_values=False)
     new_params = _checked_mapping("param", params or {}, MAX_PARAM_VALUE_LENGTH, MAX_BATCH_PARAMS)
     new_tags = _checked_mapping("tag", tags or {}, MAX_TAG_VALUE_LENGTH, MAX_BATCH_TAGS)
     with platform.db.write() as conn:

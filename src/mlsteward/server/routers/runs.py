@@ -42,18 +42,13 @@ from ._dependencies import GUARDS, Authenticated, PlatformDep, ProjectViewer, Re
 log = logging.getLogger("mlsteward.server")
 
 REAP_INTERVAL_SECONDS = 30.0
-DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 300
 
 
 @contextlib.asynccontextmanager
 async def _reaper(app: FastAPI) -> AsyncIterator[None]:
     """Every ~30 s, mark KILLED the runs without a heartbeat for the configured timeout."""
     platform: Platform = app.state.platform
-    timeout = float(
-        getattr(
-            platform.settings, "run_heartbeat_timeout_seconds", DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-        )
-    )
+    timeout = float(platform.settings.run_heartbeat_timeout_seconds)
     task = asyncio.create_task(_reap_forever(platform, timeout))
     try:
         yield
