@@ -11,9 +11,10 @@ searches per second.
 
 Seeding: mlsteward's database is filled in-process before its server starts (the experiment
 through the service, then runs, params, tags, metric points and latest metrics with bulk
-inserts shaped like the rows ``start_run``/``log_batch``/``end_run`` write, without their
-audit events); MLflow's through ``MlflowClient`` on its SQLite store (one ``log_batch`` per
-run), then ``mlflow server`` on that database.
+inserts shaped like the rows ``start_run``/``log_batch``/``end_run`` write, with the
+environment record of this process, without their audit events); MLflow's through
+``MlflowClient`` on its SQLite store (one ``log_batch`` per run), then ``mlflow server`` on
+that database.
 """
 
 from __future__ import annotations
@@ -81,11 +82,15 @@ def seed_mlsteward(home: Path, runs: list[dict[str, Any]]) -> float:
     from mlsteward.security import SYSTEM
     from mlsteward.settings import load_settings
     from mlsteward.tracking import _tables as t
+    from mlsteward.tracking import capture_environment
 
     home.mkdir(parents=True, exist_ok=True)
     platform = Platform.open(load_settings(home=home, database_url=""))
     started = time.perf_counter()
     experiment = tracking.create_experiment(platform, SYSTEM, "default", "bench")
+    # What ``start_run`` records (interpreter, host, command, git, every installed package):
+    # the row a real run has, not an empty one.
+    environment = capture_environment()
     run_rows, params, tags, latest, points = [], [], [], [], []
     for run in runs:
         run_id = uuid.uuid4().hex
@@ -103,7 +108,7 @@ def seed_mlsteward(home: Path, runs: list[dict[str, Any]]) -> float:
                 "parent_run_id": None,
                 "notes": "",
                 "created_by": SYSTEM.name,
-                "environment": {},
+                "environment": environment,
                 "deleted_at": None,
             }
         )

@@ -464,25 +464,48 @@ def clear_runs(platform: Platform) -> None:
             conn.execute(delete(table))
 
 
-def test_sqlite_plan_uses_the_key_indexes(platform: Platform) -> None:
-    """Metric and param conditions are index searches, not per-run scans of the key tables."""
-    specs = [
-        RunSpec(f"r{i}", {"auc": i / 200}, {"model": "xgb" if i % 3 else "rf"}) for i in range(200)
-    ]
-    add_runs(platform, add_experiment(platform), specs)
+def _plan(platform: Platform, filter: str, order: str) -> str:
     with platform.db.read() as conn:
         query = build_search_query(
             "sqlite",
             project_id(conn),
             experiment_ids=None,
-            expr=parse_filter("metrics.auc > 0.9 and params.model = 'xgb'"),
-            order=[parse_order_by("metrics.auc desc")],
+            expr=parse_filter(filter),
+            order=[parse_order_by(order)],
             include_deleted=False,
             limit=101,
         )
         compiled = query.statement.compile(conn, compile_kwargs={"literal_binds": True})
-        plan = " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    assert "ix_latest_metrics_key_value (key=? AND value>?)" in plan
-    assert "ix_run_params_key_value" in plan
-    assert "SCAN latest_metrics" not in plan
-    assert "SCAN run_params" not in plan
+        return " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+
+
+def test_sqlite_plans_walk_an_index_in_the_order_or_search_the_key_indexes(
+    platform: Platform,
+) -> None:
+    """Ordered by a compared metric or by start time, the query walks that order's index
+    and probes each run's conditions by primary key (stopping after a page); in any other
+    order, conditions are searches of the key indexes. Never a per-run scan of a key table,
+    never a sort of every match when an index gives the order."""
+    specs = [
+        RunSpec(f"r{i}", {"auc": i / 200}, {"model": "xgb" if i % 3 else "rf"}) for i in range(200)
+    ]
+    add_runs(platform, add_experiment(platform), specs)
+
+    by_metric = _plan(platform, "metrics.auc > 0.9 and params.model = 'xgb'", "metrics.auc desc")
+    assert "SEARCH order_0 USING INDEX ix_latest_metrics_key_value (key=? AND value>?)" in by_metric
+    assert "run_params USING INDEX sqlite_autoindex_run_params_1 (run_id=? AND key=?)" in by_metric
+    assert "TEMP B-TREE FOR ORDER BY" not in by_metric  # only "FOR RIGHT PART OF ORDER BY"
+
+    by_time = _plan(platform, "params.model = 'xgb'", "attributes.start_time desc")
+    assert "SEARCH runs USING INDEX ix_runs_project_id_start_time (project_id=?)" in by_time
+    assert "run_params USING INDEX sqlite_autoindex_run_params_1 (run_id=? AND key=?)" in by_time
+    assert "TEMP B-TREE FOR ORDER BY" not in by_time
+
+    by_param = _plan(platform, "metrics.auc > 0.9 and params.model = 'xgb'", "params.lr")
+    assert "latest_metrics USING INDEX ix_latest_metrics_key_value (key=? AND value>?)" in by_param
+    assert "run_params USING INDEX ix_run_params_key_value" in by_param
+
+    for plan in (by_metric, by_time, by_param):
+        assert "SCAN latest_metrics" not in plan
+        assert "SCAN run_params" not in plan
+        assert "SCAN runs" not in plan

@@ -185,7 +185,8 @@ def sort_key(run: Run, entry: str) -> tuple[int, Any]:
     """(rank, value): rank 0 logged, 1 NaN, 2 missing; value 0 / "" when not comparable."""
     kind, key = entry.split(".")
     if kind == "attributes":
-        return (0, run.name if key == "name" else run.status.value)
+        values = {"name": run.name, "status": run.status.value, "start_time": run.start_time}
+        return (0, values[key])
     found = values_of(run, kind)
     blank = 0.0 if kind == "metrics" else ""
     if key not in found:
@@ -223,6 +224,18 @@ def test_sql_search_equals_python_evaluation(
     order: list[tuple[str, bool]],
     page_size: int,
 ) -> None:
+    check_search(backend_platform, specs, tree, order, page_size)
+
+
+def check_search(
+    platform: Platform,
+    specs: list[RunSpec],
+    tree: Tree,
+    order: list[tuple[str, bool]],
+    page_size: int,
+) -> None:
+    """The search returns what Python computes, in one page and page by page."""
+    backend_platform = platform
     clear_runs(backend_platform)
     add_runs(backend_platform, add_experiment(backend_platform, uuid.uuid4().hex), specs)
     everything = search_runs(backend_platform, SYSTEM, "default", max_results=100).runs
@@ -252,3 +265,55 @@ def test_sql_search_equals_python_evaluation(
         if token is None:
             break
     assert paged == expected
+
+
+@st.composite
+def metric_comparisons(draw: st.DrawFn, key: str) -> Leaf:
+    """A comparison on metric ``key`` that only a logged, non-NaN value can satisfy."""
+    op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "in", "not in"]))
+    if op in ("in", "not in"):
+        chosen = tuple(draw(st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=3)))
+        text = f"metrics.{key} {op} (" + ", ".join(repr(v) for v in chosen) + ")"
+        return Leaf(text, "metrics", key, op, chosen)
+    value = draw(st.sampled_from(NUMBERS))
+    return Leaf(f"metrics.{key} {op} {value!r}", "metrics", key, op, value)
+
+
+@st.composite
+def index_driven_queries(draw: st.DrawFn) -> tuple[Tree, list[tuple[str, bool]]]:
+    """Queries whose plan walks an index in the order: the first order key is a metric that
+    a top-level ``and`` term compares (possibly nested in ``and`` groups, possibly twice),
+    or the start time."""
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(METRIC_KEYS))
+        terms: list[Tree] = [draw(metric_comparisons(key))]
+        terms += draw(st.lists(st.one_of(trees, metric_comparisons(key)), max_size=2))
+        if len(terms) > 2 and draw(st.booleans()):
+            terms = [terms[0], ("and", terms[1:])]
+        tree: Tree = ("and", terms) if len(terms) > 1 else terms[0]
+        first = f"metrics.{key}"
+    else:
+        tree = draw(trees)
+        first = "attributes.start_time"
+    rest = draw(st.lists(st.tuples(st.sampled_from(ORDER_FIELDS), st.booleans()), max_size=1))
+    return tree, [(first, draw(st.booleans())), *rest]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    specs=st.lists(run_specs, max_size=8),
+    query=index_driven_queries(),
+    page_size=st.integers(min_value=1, max_value=3),
+)
+def test_index_driven_plans_equal_python_evaluation(
+    backend_platform: Platform,
+    specs: list[RunSpec],
+    query: tuple[Tree, list[tuple[str, bool]]],
+    page_size: int,
+) -> None:
+    tree, order = query
+    check_search(backend_platform, specs, tree, order, page_size)

@@ -167,7 +167,7 @@ def show(run_id: RunIdArg, json_output: JsonOption = False) -> None:
     with local_platform() as platform:
         run = get_run(platform, operator(), run_id)
         project, experiment = _names(platform, operator(), run)
-    summary = environment_summary(run.environment)
+    summary = environment_summary(run.environment or {})
     if json_output:
         emit_json(
             {

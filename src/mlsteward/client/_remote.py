@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from .. import __version__
 from ..blobs import BlobInfo
@@ -166,7 +167,7 @@ class RemoteBackend:
     def _get_json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._send(method, path, **kwargs)
         try:
-            return response.json()
+            return orjson.loads(response.content)
         except ValueError:
             raise StewardError(
                 f"the server at {self.url} sent a response that is not JSON "

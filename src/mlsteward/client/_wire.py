@@ -162,7 +162,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         notes=str(data["notes"]),
         created_by=str(data["created_by"]),
         deleted_at=_optional_time(data["deleted_at"]),
-        environment=dict(data["environment"]),
+        environment=None if data["environment"] is None else dict(data["environment"]),
         params={str(k): str(v) for k, v in data["params"].items()},
         tags={str(k): str(v) for k, v in data["tags"].items()},
         metrics={str(k): float_from_json(v) for k, v in data["metrics"].items()},

@@ -20,6 +20,7 @@ from ..errors import (
     Unavailable,
 )
 
+SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -49,6 +50,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # SQLite's default page cache (2 MiB a connection) made a search over 10,000 runs
+        # re-read its index pages from the OS on every query: 64 MiB halved it (1.9 -> 0.9
+        # ms). Pages are allocated as they are read, so a small database stays small.
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

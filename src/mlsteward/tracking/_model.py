@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import BindParameter, Connection, Row, bindparam, literal, select, union_all
 
 from .._wire import iso
 from ._tables import latest_metrics, run_params, run_tags, runs
@@ -157,7 +157,7 @@ class Run:
     notes: str
     created_by: str
     deleted_at: dt.datetime | None
-    environment: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] | None = field(default_factory=dict)  # None: not loaded
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -195,43 +195,75 @@ def experiment_from_row(row: Row[Any]) -> Experiment:
     )
 
 
-def load_runs(conn: Connection, run_ids: Iterable[str]) -> list[Run]:
-    """Runs with their parameters, tags and latest metrics, in the order of ``run_ids``.
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+RUN_COLUMNS = tuple(column for column in runs.c if column.name != "environment")
+"""The columns ``runs_from_rows`` needs (the environment, with its package list, apart)."""
+# Built once: constructing these per call cost more than running them (pyinstrument).
+_SELECT_RUNS = select(*RUN_COLUMNS).where(runs.c.id.in_(_IDS))
+_SELECT_ENVIRONMENTS = select(runs.c.id, runs.c.environment).where(runs.c.id.in_(_IDS))
+_SELECT_PARAMS_AND_TAGS = union_all(
+    select(literal(0), run_params.c.run_id, run_params.c.key, run_params.c.value).where(
+        run_params.c.run_id.in_(_IDS)
+    ),
+    select(literal(1), run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
+        run_tags.c.run_id.in_(_IDS)
+    ),
+)
+_SELECT_LATEST = select(
+    latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value, latest_metrics.c.is_nan
+).where(latest_metrics.c.run_id.in_(_IDS))
 
-    Four queries whatever the number of runs (no per-run round trips).
-    """
+
+def load_runs(conn: Connection, run_ids: Iterable[str], *, environment: bool = True) -> list[Run]:
+    """Runs with their parameters, tags and latest metrics, in the order of ``run_ids``
+    (unknown ids are left out). Three queries whatever the number of runs, four with
+    ``environment``."""
     ids = list(dict.fromkeys(run_ids))
     if not ids:
         return []
-    rows = {r.id: r for r in conn.execute(select(runs).where(runs.c.id.in_(ids)))}
+    found = {row.id: row for row in conn.execute(_SELECT_RUNS, {"ids": ids}).all()}
+    rows = [found[run_id] for run_id in ids if run_id in found]
+    return runs_from_rows(conn, rows, environment=environment)
+
+
+def runs_from_rows(
+    conn: Connection, rows: Sequence[Row[Any]], *, environment: bool = False
+) -> list[Run]:
+    """Runs built from rows holding ``RUN_COLUMNS`` (by name, distinct ids), in that order,
+    with their parameters, tags and latest metrics. Without ``environment``,
+    ``Run.environment`` is None (search results leave out the package lists)."""
+    ids = [row._mapping["id"] for row in rows]
+    if not ids:
+        return []
+    bound = {"ids": ids}
+    environments: dict[str, Any] = {}
+    if environment:
+        environments = {row[0]: row[1] for row in conn.execute(_SELECT_ENVIRONMENTS, bound)}
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
-    for r in conn.execute(select(run_params).where(run_params.c.run_id.in_(ids))):
-        params[r.run_id][r.key] = r.value
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-    for r in conn.execute(select(run_tags).where(run_tags.c.run_id.in_(ids))):
-        tags[r.run_id][r.key] = r.value
+    for kind, run_id, key, value in conn.execute(_SELECT_PARAMS_AND_TAGS, bound).all():
+        (tags if kind else params)[run_id][key] = value
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for r in conn.execute(select(latest_metrics).where(latest_metrics.c.run_id.in_(ids))):
-        metrics[r.run_id][r.key] = math.nan if r.is_nan else float(r.value)
+    for run_id, key, value, is_nan in conn.execute(_SELECT_LATEST, bound).all():
+        metrics[run_id][key] = math.nan if is_nan else float(value)
     found: list[Run] = []
-    for run_id in ids:
-        row = rows.get(run_id)
-        if row is None:
-            continue
+    for row in rows:
+        m = row._mapping
+        run_id = m["id"]
         found.append(
             Run(
-                id=RunId(row.id),
-                experiment_id=ExperimentId(row.experiment_id),
-                project_id=row.project_id,
-                name=row.name,
-                status=RunStatus(row.status),
-                start_time=row.start_time,
-                end_time=row.end_time,
-                parent_run_id=RunId(row.parent_run_id) if row.parent_run_id else None,
-                notes=row.notes,
-                created_by=row.created_by,
-                deleted_at=row.deleted_at,
-                environment=row.environment,
+                id=RunId(run_id),
+                experiment_id=ExperimentId(m["experiment_id"]),
+                project_id=m["project_id"],
+                name=m["name"],
+                status=RunStatus(m["status"]),
+                start_time=m["start_time"],
+                end_time=m["end_time"],
+                parent_run_id=RunId(m["parent_run_id"]) if m["parent_run_id"] else None,
+                notes=m["notes"],
+                created_by=m["created_by"],
+                deleted_at=m["deleted_at"],
+                environment=environments.get(run_id) if environment else None,
                 params=params[run_id],
                 tags=tags[run_id],
                 metrics=metrics[run_id],

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._wire import canonical_json
 from ..errors import InvalidArgument
 from ..security import Actor, Role, fetch_project, require_project_role
-from ._model import Run, load_runs
+from ._model import Run, runs_from_rows
 from ._search_parser import OrderKey, parse_filter, parse_order_by
 from ._search_sql import build_search_query, encode_position
 
@@ -182,8 +182,8 @@ def search_runs(
         except ValueError:
             raise _bad_token() from None
         rows = conn.execute(query.statement).all()
-        found = load_runs(conn, [row[-1] for row in rows[:max_results]])
+        found = runs_from_rows(conn, rows[:max_results])
     if len(rows) <= max_results:
         return RunPage(found, None)
-    position = encode_position(query.terms, rows[max_results - 1])
+    position = encode_position(query.terms, rows[max_results - 1][: len(query.terms)])
     return RunPage(found, _encode_token(position, digest))

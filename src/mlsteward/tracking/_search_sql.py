@@ -9,10 +9,19 @@ Semantics (two-valued, identical on SQLite and PostgreSQL):
 - Text compares by code point (``COLLATE "C"`` on PostgreSQL, SQLite's binary default);
   ``like`` is case-sensitive, ``ilike`` is not; ``%`` and ``_`` are wildcards and a backslash
   makes the next character literal.
-- Each metric/param/tag condition is ``runs.id IN (SELECT run_id ... WHERE key = ...)``, which
-  uses the ``(key, value)`` / ``(key, run_id)`` indexes; ordering by a key uses one outer-joined
-  alias per distinct key. Runs missing an order key (and NULL attributes) sort last in both
-  directions, NaN metrics just before them; ``runs.id`` is always the final tiebreaker.
+- Ordering by a key uses one outer-joined alias per distinct key. Runs missing an order key
+  (and NULL attributes) sort last in both directions, NaN metrics just before them;
+  ``runs.id`` is always the final tiebreaker.
+- The plan follows the first order key (measured on SQLite, 10,000 runs: 7.9 ms -> 1.8 ms
+  for ``metrics.auc > 0.9 and params.model = 'xgb'`` by ``metrics.auc DESC``). When an index
+  delivers rows in that order, the query walks it and stops after ``limit`` matches, testing
+  each run's conditions with correlated ``EXISTS`` probes on the ``(run_id, key)`` primary
+  keys: for ``start_time`` (index ``(project_id, start_time)``) and for a metric that a
+  top-level ``and`` term of the filter compares (only runs with a non-NaN value can match, so
+  the metric is inner-joined, its terms apply to the joined row and the rank term is dropped;
+  the walk uses ``(key, value)``). Otherwise every match must be sorted anyway, and each
+  condition is ``runs.id IN (SELECT run_id ... WHERE key = ...)``, built from the
+  ``(key, value)`` / ``(key, run_id)`` indexes.
 - Unless ``include_deleted``, deleted runs and the runs of deleted experiments are left out.
 - Paging is keyset: each ORDER BY term is also selected, and the next page starts strictly
   after the previous page's last row (so runs added or removed meanwhile never cause a repeat
@@ -22,6 +31,7 @@ Semantics (two-valued, identical on SQLite and PostgreSQL):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,12 +44,14 @@ from sqlalchemy import (
     and_,
     case,
     collate,
+    exists,
     literal,
     not_,
     or_,
     select,
 )
 
+from ._model import RUN_COLUMNS
 from ._search_parser import And, Comparison, Expr, Field, Not, Or, OrderKey
 from ._tables import experiments, latest_metrics, run_params, run_tags, runs
 
@@ -106,9 +118,21 @@ def _glob_pattern(pattern: str) -> str:
     return "".join(out)
 
 
+@functools.cache
+def _order_alias(kind: str, index: int) -> FromClause:
+    """The alias ``order_<index>`` of the metric, param or tag table. Shared between
+    statements: building an alias's column collection was a fifth of a short search."""
+    table = {"metric": latest_metrics, "param": run_params, "tag": run_tags}[kind]
+    return table.alias(f"order_{index}")
+
+
 class _Compiler:
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, *, probe: bool, driver: str | None = None) -> None:
         self.dialect = dialect
+        # probe: conditions as correlated EXISTS (the order index drives the walk).
+        self.probe = probe
+        # driver: the metric whose order alias is inner-joined and filtered directly.
+        self.driver = driver
         self.order_aliases: dict[tuple[str, str], FromClause] = {}
 
     def text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -162,15 +186,27 @@ class _Compiler:
             # Two-valued logic: a NULL attribute fails the comparison (and ``not`` of it holds).
             return and_(column.is_not(None), cond) if field.key in _NULLABLE_ATTRIBUTES else cond
         table = {"metric": latest_metrics, "param": run_params, "tag": run_tags}[field.kind]
-        keyed = select(table.c.run_id).where(table.c.key == field.key)
+        present: ColumnElement[bool]
+        if self.probe:
+            keyed = select(literal(1)).where(table.c.run_id == runs.c.id, table.c.key == field.key)
+            present = exists(keyed)
+        else:
+            keyed = select(table.c.run_id).where(table.c.key == field.key)
+            present = runs.c.id.in_(keyed)
         if cmp.op == "is null":
-            return runs.c.id.not_in(keyed)
+            return not_(present)
         if cmp.op == "is not null":
-            return runs.c.id.in_(keyed)
+            return present
         if field.kind == "metric":
             keyed = keyed.where(not_(table.c.is_nan))
         cond = self.compare(table.c.value, cmp.op, cmp.value, field.kind != "metric")
-        return runs.c.id.in_(keyed.where(cond))
+        keyed = keyed.where(cond)
+        return exists(keyed) if self.probe else runs.c.id.in_(keyed)
+
+    def driver_condition(self, cmp: Comparison) -> ColumnElement[bool]:
+        """A comparison on the driving metric, applied to its inner-joined order alias."""
+        alias = self.order_aliases[("metric", cmp.field.key)]
+        return and_(not_(alias.c.is_nan), self.compare(alias.c.value, cmp.op, cmp.value, False))
 
     def order(self, key: OrderKey) -> list[SortTerm]:
         field = key.field
@@ -187,9 +223,11 @@ class _Compiler:
             return terms
         alias = self.order_aliases.get((field.kind, field.key))
         if alias is None:
-            table = {"metric": latest_metrics, "param": run_params, "tag": run_tags}[field.kind]
-            alias = table.alias(f"order_{len(self.order_aliases)}")
+            alias = _order_alias(field.kind, len(self.order_aliases))
             self.order_aliases[(field.kind, field.key)] = alias
+        if field.kind == "metric" and field.key == self.driver:
+            # Inner-joined and filtered to non-NaN values: every row has rank 0.
+            return [SortTerm(alias.c.value, key.descending, "float")]
         if field.kind == "metric":
             rank = case((alias.c.run_id.is_(None), 2), (alias.c.is_nan, 1), else_=0)
             return [
@@ -204,11 +242,38 @@ class _Compiler:
 
     def source(self) -> FromClause:
         source: FromClause = runs
-        for (_, key), alias in self.order_aliases.items():
-            source = source.outerjoin(
-                alias, and_(alias.c.run_id == runs.c.id, alias.c.key == literal(key))
-            )
+        for (kind, key), alias in self.order_aliases.items():
+            on = and_(alias.c.run_id == runs.c.id, alias.c.key == literal(key))
+            if kind == "metric" and key == self.driver:
+                source = alias.join(source, on)
+            else:
+                source = source.outerjoin(alias, on)
         return source
+
+
+def _conjuncts(expr: Expr | None) -> list[Expr]:
+    """The top-level ``and`` terms of a filter (nested ``and`` groups flattened)."""
+    if expr is None:
+        return []
+    if isinstance(expr, And):
+        return [term for item in expr.items for term in _conjuncts(item)]
+    return [expr]
+
+
+def _driving_metric(order: Sequence[OrderKey], terms: Sequence[Expr]) -> str | None:
+    """The first order key's metric, if a top-level filter term compares it (so every
+    matching run has a non-NaN value for it)."""
+    if not order or order[0].field.kind != "metric":
+        return None
+    key = order[0].field.key
+    for term in terms:
+        if (
+            isinstance(term, Comparison)
+            and term.field == order[0].field
+            and term.op not in ("is null", "is not null")
+        ):
+            return key
+    return None
 
 
 def _after(terms: Sequence[SortTerm], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -270,7 +335,8 @@ def decode_position(terms: Sequence[SortTerm], raw: Any) -> list[Any]:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """The statement (selecting one column per sort term; the last is ``runs.id``) and terms."""
+    """The statement and its sort terms. The statement selects one column per sort term
+    (``k0``... in order; the last is ``runs.id``), then ``RUN_COLUMNS`` by name."""
 
     statement: Select[Any]
     terms: tuple[SortTerm, ...]
@@ -290,9 +356,13 @@ def build_search_query(
     """One page of matching runs, in a stable total order, starting after the position
     ``after`` (the ``encode_position`` of the previous page's last row; ``ValueError`` if it
     does not fit this order)."""
-    compiler = _Compiler(dialect)
+    order = tuple(order) or DEFAULT_ORDER
+    conjuncts = _conjuncts(expr)
+    driver = _driving_metric(order, conjuncts)
+    by_start_time = order[0].field == DEFAULT_ORDER[0].field
+    compiler = _Compiler(dialect, probe=driver is not None or by_start_time, driver=driver)
     terms: list[SortTerm] = []
-    for key in order or DEFAULT_ORDER:
+    for key in order:
         terms.extend(compiler.order(key))
     terms.append(SortTerm(runs.c.id, False, "text"))
     conditions: list[ColumnElement[bool]] = [runs.c.project_id == project_id]
@@ -305,12 +375,15 @@ def build_search_query(
             experiments.c.project_id == project_id, experiments.c.deleted_at.is_not(None)
         )
         conditions.append(runs.c.experiment_id.not_in(deleted_experiments))
-    if expr is not None:
-        conditions.append(compiler.filter(expr))
+    for term in conjuncts:
+        if driver is not None and isinstance(term, Comparison) and term.field == order[0].field:
+            conditions.append(compiler.driver_condition(term))
+        else:
+            conditions.append(compiler.filter(term))
     if after is not None:
         conditions.append(_after(terms, decode_position(terms, after)))
     statement = (
-        select(*(term.expr.label(f"k{i}") for i, term in enumerate(terms)))
+        select(*(term.expr.label(f"k{i}") for i, term in enumerate(terms)), *RUN_COLUMNS)
         .select_from(compiler.source())
         .where(*conditions)
         .order_by(*(term.expr.desc() if term.descending else term.expr.asc() for term in terms))

@@ -54,6 +54,7 @@ runs = Table(
     Column("environment", JSONText, nullable=False),
     Column("deleted_at", UTCDateTime, nullable=True),
     Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
+    Index("ix_runs_project_id_start_time", "project_id", "start_time"),
     Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),
     Index("ix_runs_parent_run_id", "parent_run_id"),
 )

@@ -39,7 +39,7 @@ class RunStart(RequestBody):
 @router.get("/projects/{project}/experiments", summary="A project's experiments, by name")
 def experiments_list(
     project: str, platform: PlatformDep, actor: ProjectViewer, include_deleted: bool = False
-) -> dict[str, Any]:
+) -> JSONResponse:
     found = list_experiments(platform, actor, project, include_deleted=include_deleted)
     return listing("experiments", found)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from ...security import (
     add_member,
@@ -43,7 +44,7 @@ class MemberRole(RequestBody):
 
 
 @router.get("/projects", summary="Projects you can see")
-def projects_list(platform: PlatformDep, actor: Authenticated) -> dict[str, Any]:
+def projects_list(platform: PlatformDep, actor: Authenticated) -> JSONResponse:
     return listing("projects", list_projects(platform, actor))
 
 
@@ -60,7 +61,7 @@ def projects_get(project: str, platform: PlatformDep, actor: ProjectViewer) -> d
 
 
 @router.get("/projects/{project}/members", summary="A project's members and their roles")
-def members_list(project: str, platform: PlatformDep, actor: ProjectViewer) -> dict[str, Any]:
+def members_list(project: str, platform: PlatformDep, actor: ProjectViewer) -> JSONResponse:
     return listing("members", list_members(platform, actor, project))
 
 

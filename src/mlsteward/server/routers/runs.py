@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from ...errors import InvalidArgument
 from ...platform import Platform
@@ -210,7 +211,7 @@ def runs_metric_history(
     platform: PlatformDep,
     actor: Authenticated,
     max_points: int = 1_000_000,
-) -> dict[str, Any]:
+) -> JSONResponse:
     points = metric_history(platform, actor, run_id, key, max_points=max_points)
     return listing("metrics", points)
 
@@ -226,7 +227,7 @@ def runs_search(
     include_deleted: bool = False,
     experiment_id: Annotated[list[str] | None, Query()] = None,
     order_by: Annotated[list[str] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     page = search_runs(
         platform,
         actor,
@@ -238,7 +239,7 @@ def runs_search(
         page_token=page_token,
         include_deleted=include_deleted,
     )
-    return {**listing("runs", page.runs), "next_page_token": page.next_page_token}
+    return listing("runs", page.runs, next_page_token=page.next_page_token)
 
 
 @router.get("/projects/{project}/runs/best", summary="The run with the best value of a metric")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
@@ -23,7 +21,7 @@ class TokenCreate(RequestBody):
 @router.get("/tokens", summary="Your tokens (administrators: ?username= for another user's)")
 def tokens_list(
     platform: PlatformDep, actor: Authenticated, username: str | None = None
-) -> dict[str, Any]:
+) -> JSONResponse:
     return listing("tokens", list_tokens(platform, actor, username))
 
 

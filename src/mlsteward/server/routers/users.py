@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from ...security import create_user, get_user, list_users, set_password, set_user_disabled
 from ._dependencies import GUARDS, Admin, PlatformDep, RequestBody, listing
@@ -24,7 +25,7 @@ class PasswordSet(RequestBody):
 
 
 @router.get("/users", summary="List users")
-def users_list(platform: PlatformDep, actor: Admin) -> dict[str, Any]:
+def users_list(platform: PlatformDep, actor: Admin) -> JSONResponse:
     return listing("users", list_users(platform, actor))
 
 
