@@ -7,7 +7,6 @@ carries the code); a connection, TLS or protocol failure becomes ``Unavailable``
 from __future__ import annotations
 
 import io
-import json
 import os
 import ssl
 import stat
@@ -394,13 +393,15 @@ class RemoteBackend:
         if tags:
             body["tags"] = tags
         try:
-            content = json.dumps(body, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            # Non-finite metric values are strings in the columns; orjson would turn a stray
+            # NaN into null, so ``to_json`` is what keeps them.
+            content = orjson.dumps(body)
+        except TypeError as exc:
             raise InvalidArgument(f"the batch cannot be sent as JSON: {exc}") from None
         self._send(
             "POST",
             f"{API}/runs/{_segment(run_id)}/batch",
-            content=content.encode(),
+            content=content,
             headers={"Content-Type": "application/json"},
         )
 

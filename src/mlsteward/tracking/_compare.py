@@ -104,7 +104,7 @@ def _aligned(conn: Any, run_ids: list[str], key: str) -> MetricSeries:
             metric_points.c.is_nan,
         )
         .where(metric_points.c.run_id.in_(run_ids), metric_points.c.key == key)
-        .order_by(metric_points.c.step, metric_points.c.ts, metric_points.c.id)
+        .order_by(metric_points.c.step, metric_points.c.ts)
     )
     by_run: dict[str, dict[int, float]] = {run_id: {} for run_id in run_ids}
     steps: set[int] = set()

@@ -197,7 +197,10 @@ def _insert_params(conn: Connection, run_id: str, new_params: dict[str, str]) ->
         conn.execute(insert(run_params), fresh)
 
 
-_COPY_POINTS = "COPY metric_points (run_id, key, value, is_nan, step, ts) FROM STDIN"
+_COPY_POINTS = (
+    "COPY metric_points (run_id, key, value, is_nan, step, ts) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ("text", "text", "float8", "bool", "int8", "int8")
 _INSERT_POINTS = (
     "INSERT INTO metric_points (run_id, key, value, is_nan, step, ts) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -209,6 +212,7 @@ def _insert_points(conn: Connection, rows: list[PointRow]) -> None:
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection  # psycopg 3, inside our transaction
         with raw.cursor() as cursor, cursor.copy(_COPY_POINTS) as copy:
+            copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
     else:
@@ -255,7 +259,7 @@ def metric_history(
                 metric_points.c.ts,
             )
             .where(metric_points.c.run_id == run_id, metric_points.c.key == key)
-            .order_by(metric_points.c.step, metric_points.c.ts, metric_points.c.id)
+            .order_by(metric_points.c.step, metric_points.c.ts)
             .limit(max_points)
         )
         return [

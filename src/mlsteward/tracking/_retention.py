@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, exists, or_, select
+from sqlalchemy import ColumnClause, Connection, delete, exists, literal_column, or_, select
 
 from ..errors import InvalidArgument
 from ..security import Actor, require_admin
@@ -69,14 +69,19 @@ def _purgeable_runs(conn: Connection, cutoff: dt.datetime, limit: int) -> list[s
 def _delete_points(conn: Connection, run_ids: list[str]) -> int:
     """Delete the metric history of ``run_ids`` in chunks; returns the rows deleted."""
     total = 0
+    # The table has no key of its own: chunks are picked by the physical row address.
+    row: ColumnClause[Any] = literal_column(
+        "ctid" if conn.dialect.name == "postgresql" else "rowid"
+    )
     while True:
         chunk = (
-            select(metric_points.c.id)
+            select(row)
+            .select_from(metric_points)
             .where(metric_points.c.run_id.in_(run_ids))
             .limit(POINT_CHUNK)
             .scalar_subquery()
         )
-        deleted = conn.execute(delete(metric_points).where(metric_points.c.id.in_(chunk)))
+        deleted = conn.execute(delete(metric_points).where(row.in_(chunk)))
         total += deleted.rowcount
         if deleted.rowcount < POINT_CHUNK:
             return total

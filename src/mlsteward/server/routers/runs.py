@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -115,8 +115,8 @@ def parse_batch(
     keys, values and limits. Raises ``InvalidArgument``.
     """
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = orjson.loads(body)  # 2-3x json.loads; refuses bare NaN/Infinity tokens
+    except ValueError:
         raise InvalidArgument("the batch body is not valid JSON") from None
     if not isinstance(data, dict) or not data.keys() <= _BATCH_FIELDS:
         raise InvalidArgument(
