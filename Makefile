@@ -40,8 +40,14 @@ $(VENV)/.installed-server: pyproject.toml | $(BIN)/python
 	fi
 	@touch $@
 
+# [dev] includes [torch]: PyTorch's CPU build goes in first, by exact version (this
+# machine kind keeps that file on disk), so the range in [torch] is already satisfied and pip
+# never fetches a multi-GB CUDA build.
+TORCH_CPU := torch==2.13.0
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	@echo "==> installing mlsteward[dev] into $(VENV)"
+	@echo "==> installing $(TORCH_CPU) and mlsteward[dev] into $(VENV)"
+	@$(PIP) install -q '$(TORCH_CPU)'
 	@$(PIP) install -q -e '.[dev]'
 	@touch $@
 

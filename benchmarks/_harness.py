@@ -102,7 +102,8 @@ def format_table(rows: Sequence[Row]) -> str:
         if row.peer is not None:
             peer = row.rates(row.peer)
             peer_text = _spread(peer, row.unit)
-            ratio = f"{statistics.median(ours) / statistics.median(peer):.0%}"
+            factor = statistics.median(ours) / statistics.median(peer)
+            ratio = f"{factor:,.1f}x" if factor >= 2 else f"{factor:.0%}"
             peer_rss = f"{row.peer.peak_rss / MB:,.0f} MB"
         else:
             peer_text, ratio, peer_rss = "-", "-", "-"

@@ -22,9 +22,11 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "SchemaOutOfDate",
+    "SignatureViolation",
     "StewardError",
     "Unauthenticated",
     "Unavailable",
+    "UnsafeModelFile",
     "error_class_for_code",
     "error_from_payload",
 ]
@@ -106,6 +108,21 @@ class DecryptionFailed(IntegrityError):
     """Encrypted data could not be decrypted: wrong or missing master key, or tampering."""
 
     code = "decryption_failed"
+
+
+class UnsafeModelFile(IntegrityError):
+    """A model file would run code when loaded (a pickle importing globals outside the
+    allow-list); ``details["globals"]`` lists them. Load it only with an explicit, audited
+    trust decision."""
+
+    code = "unsafe_model_file"
+
+
+class SignatureViolation(InvalidArgument):
+    """Prediction input does not match the model's signature; the message names the column
+    and what was expected."""
+
+    code = "signature_violation"
 
 
 class SchemaOutOfDate(StewardError):

@@ -16,6 +16,7 @@ log = logging.getLogger("mlsteward.server")
 
 HTTP_STATUS_BY_CODE: dict[str, int] = {
     errors.InvalidArgument.code: 400,
+    errors.SignatureViolation.code: 400,
     errors.Unauthenticated.code: 401,
     errors.PermissionDenied.code: 403,
     errors.NotFound.code: 404,
@@ -24,6 +25,7 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     errors.PayloadTooLarge.code: 413,
     errors.IntegrityError.code: 422,
     errors.DecryptionFailed.code: 422,
+    errors.UnsafeModelFile.code: 422,
     errors.RateLimited.code: 429,
     errors.ConfigurationError.code: 500,
     errors.MissingExtra.code: 501,
