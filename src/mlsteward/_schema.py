@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 TABLE_MODULES = (
     "mlsteward.store._tables",
     "mlsteward.tracking._tables",
+    "mlsteward.registry._tables",
 )
 
 

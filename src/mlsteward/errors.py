@@ -20,6 +20,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PolicyNotMet",
     "RateLimited",
     "SchemaOutOfDate",
     "SignatureViolation",
@@ -84,6 +85,13 @@ class PermissionDenied(StewardError):
     """The actor is known but lacks the role or scope the action needs."""
 
     code = "permission_denied"
+
+
+class PolicyNotMet(PermissionDenied):
+    """A promotion was refused by the alias's policy; ``details["unmet"]`` lists every unmet
+    condition (``{"condition", "message"}``), not only the first."""
+
+    code = "policy_not_met"
 
 
 class RateLimited(StewardError):

@@ -19,6 +19,7 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     errors.SignatureViolation.code: 400,
     errors.Unauthenticated.code: 401,
     errors.PermissionDenied.code: 403,
+    errors.PolicyNotMet.code: 403,
     errors.NotFound.code: 404,
     errors.AlreadyExists.code: 409,
     errors.Conflict.code: 409,
