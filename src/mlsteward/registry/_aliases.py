@@ -14,7 +14,8 @@ from ..store import utcnow
 from ._model import AliasPeriod, ModelVersion, PromotionRequest, check_alias
 from ._models import check_version_number, fetch_model_row, fetch_version_row, version_by_id
 from ._policies import policy_for, unmet_conditions
-from ._tables import alias_history, model_aliases
+from ._tables import alias_history, model_aliases, model_versions
+from ._webhooks import emit_event
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -39,6 +40,24 @@ def move_alias(
     ).scalar_one_or_none()
     if current == version_row.id:
         return False
+    previous = None
+    if current is not None:
+        previous = conn.execute(
+            select(model_versions.c.version).where(model_versions.c.id == current)
+        ).scalar_one()
+    emit_event(
+        conn,
+        model_row.project_id,
+        "alias.moved",
+        {
+            "model": model_row.name,
+            "alias": alias,
+            "version": version_row.version,
+            "previous_version": previous,
+            "actor": actor.name,
+            "request_id": request_id,
+        },
+    )
     _close_period(conn, actor, model_row.id, alias, now)
     if current is None:
         conn.execute(
@@ -148,6 +167,12 @@ def delete_alias(platform: Platform, actor: Actor, project: str, name: str, alia
         if not removed:
             raise NotFound(f"model {name!r} has no alias @{alias}")
         _close_period(conn, actor, model_row.id, alias, utcnow())
+        emit_event(
+            conn,
+            project_row.id,
+            "alias.deleted",
+            {"model": name, "alias": alias, "actor": actor.name},
+        )
         platform.audit.record(
             conn,
             actor,

@@ -23,6 +23,7 @@ from ._model import (
 )
 from ._models import check_version_number, fetch_model_row, fetch_version_row, version_by_id
 from ._tables import model_versions, promotion_requests, registered_models
+from ._webhooks import emit_event
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -110,6 +111,19 @@ def request_promotion(
                 comment=comment,
             )
         )
+        emit_event(
+            conn,
+            project_row.id,
+            "promotion.requested",
+            {
+                "model": name,
+                "version": version,
+                "alias": alias,
+                "request_id": request_id,
+                "actor": actor.name,
+                "comment": comment,
+            },
+        )
         platform.audit.record(
             conn,
             actor,
@@ -158,6 +172,19 @@ def approve_promotion(
                 decided_at=utcnow(),
                 decision_comment=comment,
             )
+        )
+        emit_event(
+            conn,
+            project_row.id,
+            "promotion.approved",
+            {
+                "model": row.name,
+                "version": version,
+                "alias": row.alias,
+                "request_id": row.id,
+                "actor": actor.name,
+                "comment": comment,
+            },
         )
         platform.audit.record(
             conn,
@@ -278,6 +305,20 @@ def _close(
                 decision_comment=comment,
             )
         )
+        if status is RequestStatus.REJECTED:
+            emit_event(
+                conn,
+                project_row.id,
+                "promotion.rejected",
+                {
+                    "model": row.name,
+                    "version": version,
+                    "alias": row.alias,
+                    "request_id": row.id,
+                    "actor": actor.name,
+                    "comment": comment,
+                },
+            )
         platform.audit.record(
             conn,
             actor,

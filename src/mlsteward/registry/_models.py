@@ -28,6 +28,7 @@ from ._model import (
     check_text,
 )
 from ._tables import model_aliases, model_versions, registered_models
+from ._webhooks import emit_event
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -409,6 +410,18 @@ def register_model_version(
             update(registered_models)
             .where(registered_models.c.id == model_row.id)
             .values(updated_at=now)
+        )
+        emit_event(
+            conn,
+            project_row.id,
+            "model_version.created",
+            {
+                "model": name,
+                "version": number,
+                "source_uri": source_uri,
+                "flavor": flavor,
+                "actor": actor.name,
+            },
         )
         platform.audit.record(
             conn,

@@ -128,3 +128,46 @@ alias_policies = Table(
     Column("updated_by", String(200), nullable=False),
     UniqueConstraint("project_id", "model_id", "alias", name="uq_alias_policies_scope"),
 )
+
+# Registry webhooks: subscriptions (the signing secret sealed with the keyring's master key
+# when one is configured), hosts an administrator allowed despite the address guard, and the
+# outbox: one delivery row per event and subscription, written in the transaction of the
+# change it reports, sent and retried by the dispatcher.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", JSONText, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+webhook_allowed_hosts = Table(
+    "webhook_allowed_hosts",
+    metadata,
+    Column("host", String(253), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("added_by", String(200), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("webhook_id", ID, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("payload", JSONText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_id", "webhook_id"),
+)
