@@ -126,6 +126,7 @@ PUBLIC = {
         "list_promotion_requests",
         "list_registered_models",
         "parse_model_uri",
+        "record_package",
         "register_condition",
         "register_model_version",
         "reject_promotion",
@@ -133,6 +134,7 @@ PUBLIC = {
         "resolve_model_uri",
         "set_alias",
         "set_alias_policy",
+        "set_model_card",
         "update_registered_model",
     ],
     "mlsteward.store": [

@@ -34,12 +34,14 @@ from mlsteward.registry import (
     list_model_versions,
     list_promotion_requests,
     list_registered_models,
+    record_package,
     register_model_version,
     reject_promotion,
     request_promotion,
     resolve_model_uri,
     set_alias,
     set_alias_policy,
+    set_model_card,
     update_registered_model,
 )
 from mlsteward.security import (
@@ -417,3 +419,57 @@ def test_bad_input_writes_nothing(platform: Platform) -> None:
             call()
     assert list_registered_models(platform, SYSTEM, "default") == []
     assert len(list_audit_events(platform, SYSTEM, limit=1000)) == before
+
+
+def test_a_recorded_verified_package_meets_the_signed_package_condition(
+    backend_platform: Platform,
+) -> None:
+    add_version(backend_platform)
+    policy = [{"type": "signed_package"}]
+    set_alias_policy(backend_platform, SYSTEM, "default", "production", policy, model="fraud")
+    with pytest.raises(PolicyNotMet):
+        set_alias(backend_platform, SYSTEM, "default", "fraud", "production", 1)
+    archive = backend_platform.blobs.put_bytes(b"package bytes")
+    with pytest.raises(InvalidArgument):
+        record_package(
+            backend_platform,
+            SYSTEM,
+            "default",
+            "fraud",
+            1,
+            address="x",
+            size=1,
+            key_id="k",
+            verified=True,
+        )
+    record_package(
+        backend_platform,
+        SYSTEM,
+        "default",
+        "fraud",
+        1,
+        address=archive.address,
+        size=archive.size,
+        key_id="k" * 32,
+        verified=False,
+    )
+    with pytest.raises(PolicyNotMet):  # signed, but not verified against a trusted key
+        set_alias(backend_platform, SYSTEM, "default", "fraud", "production", 1)
+    version = record_package(
+        backend_platform,
+        SYSTEM,
+        "default",
+        "fraud",
+        1,
+        address=archive.address,
+        size=archive.size,
+        key_id="k" * 32,
+        verified=True,
+    )
+    assert version.package is not None
+    assert version.package["verified"] is True
+    set_alias(backend_platform, SYSTEM, "default", "fraud", "production", 1)
+    card = set_model_card(
+        backend_platform, SYSTEM, "default", "fraud", 1, {"intended_use": "score card payments"}
+    )
+    assert card.model_card == {"intended_use": "score card payments"}

@@ -28,8 +28,10 @@ from ._models import get_registered_model as get_registered_model
 from ._models import list_model_versions as list_model_versions
 from ._models import list_registered_models as list_registered_models
 from ._models import parse_model_uri as parse_model_uri
+from ._models import record_package as record_package
 from ._models import register_model_version as register_model_version
 from ._models import resolve_model_uri as resolve_model_uri
+from ._models import set_model_card as set_model_card
 from ._models import update_registered_model as update_registered_model
 from ._policies import ConditionType as ConditionType
 from ._policies import PolicyContext as PolicyContext
@@ -65,6 +67,7 @@ __all__ = [
     "list_promotion_requests",
     "list_registered_models",
     "parse_model_uri",
+    "record_package",
     "register_condition",
     "register_model_version",
     "reject_promotion",
@@ -72,5 +75,6 @@ __all__ = [
     "resolve_model_uri",
     "set_alias",
     "set_alias_policy",
+    "set_model_card",
     "update_registered_model",
 ]

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ..security import Actor, Role, fetch_project, require_project_role
@@ -496,3 +496,110 @@ def resolve_model_uri(platform: Platform, actor: Actor, project: str, uri: str) 
         if version_id is None:
             raise NotFound(f"model {name!r} has no alias @{alias}")
         return version_by_id(conn, version_id, name)
+
+
+PACKAGE_OWNER = "model_package"
+"""``blob_refs.owner_type`` of a version's package archive; ``owner_id`` is the version id."""
+
+
+def record_package(
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    name: str,
+    version: int,
+    *,
+    address: str,
+    size: int,
+    key_id: str,
+    verified: bool,
+) -> ModelVersion:
+    """Attach a built package (a blob already in the store) to a version (maintainers).
+
+    ``verified`` says the package's signature and manifest checked out against a trusted
+    key; the ``signed_package`` policy condition requires it. A newer package replaces the
+    previous one (whose blob gc may then collect)."""
+    check_version_number(version)
+    if not _ADDRESS.fullmatch(str(address)) or not isinstance(size, int) or size < 0:
+        raise InvalidArgument("a package needs a blob address and a size")
+    if not isinstance(key_id, str) or not 0 < len(key_id) <= 64:
+        raise InvalidArgument("key_id must be the signing key's id")
+    if not platform.blobs.exists(address):
+        raise NotFound("the package is not in the blob store: upload it first")
+    with platform.db.write() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+        model_row = fetch_model_row(conn, project_row.id, name, lock=True)
+        row = fetch_version_row(conn, model_row.id, version)
+        now = utcnow()
+        package = {
+            "address": address,
+            "size": size,
+            "key_id": key_id,
+            "verified": bool(verified),
+            "built_at": now.isoformat(),
+            "built_by": actor.name,
+        }
+        conn.execute(
+            update(model_versions).where(model_versions.c.id == row.id).values(package=package)
+        )
+        conn.execute(
+            delete(blob_refs).where(
+                blob_refs.c.owner_type == PACKAGE_OWNER, blob_refs.c.owner_id == row.id
+            )
+        )
+        conn.execute(
+            insert(blob_refs).values(
+                address=address,
+                owner_type=PACKAGE_OWNER,
+                owner_id=row.id,
+                size=size,
+                created_at=now,
+            )
+        )
+        platform.audit.record(
+            conn,
+            actor,
+            "registry.version.package",
+            target_type="model_version",
+            target_id=f"{name}/{version}",
+            project_id=project_row.id,
+            details={"address": address, "key_id": key_id, "verified": bool(verified)},
+        )
+        return version_by_id(conn, row.id, name)
+
+
+def set_model_card(
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    name: str,
+    version: int,
+    card: Mapping[str, Any],
+) -> ModelVersion:
+    """Replace a version's model card (editors). The card's shape is checked by the caller
+    (``registry.check_model_card``); here it must be a JSON object of at most 200 KB."""
+    check_version_number(version)
+    from .._wire import canonical_json
+
+    if not isinstance(card, Mapping) or len(canonical_json(dict(card))) > 200_000:
+        raise InvalidArgument("a model card is a JSON object of at most 200 KB")
+    with platform.db.write() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.EDITOR)
+        model_row = fetch_model_row(conn, project_row.id, name, lock=True)
+        row = fetch_version_row(conn, model_row.id, version)
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.id == row.id)
+            .values(model_card=dict(card))
+        )
+        platform.audit.record(
+            conn,
+            actor,
+            "registry.version.model_card",
+            target_type="model_version",
+            target_id=f"{name}/{version}",
+            project_id=project_row.id,
+        )
+        return version_by_id(conn, row.id, name)
