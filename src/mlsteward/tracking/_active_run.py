@@ -23,11 +23,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..errors import Conflict, InvalidArgument, NotFound, StewardError
-from ._artifacts import ArtifactInfo, artifact_destination
+from ._artifacts import ArtifactInfo, artifact_destination, check_artifact_path
 from ._model import (
     MAX_BATCH_POINTS,
     MAX_PARAM_VALUE_LENGTH,
@@ -44,6 +45,10 @@ from ._validation import (
     check_text_value,
     check_timestamp,
 )
+
+if TYPE_CHECKING:
+    from ..models._model_dir import ModelMetadata
+    from ..registry._model import ModelVersion
 
 PointTuple = tuple[str, float, int, int]
 TRACEBACK_TAG = "mlsteward.traceback"
@@ -116,6 +121,15 @@ def check_shipping_options(
         )
     if not flush_interval > 0 or not heartbeat_interval > 0:
         raise InvalidArgument("flush_interval and heartbeat_interval must be positive")
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """What ``ActiveRun.log_model`` logged: where, its metadata, and the registered version."""
+
+    uri: str
+    metadata: ModelMetadata
+    version: ModelVersion | None = None
 
 
 class ActiveRun:
@@ -238,6 +252,57 @@ class ActiveRun:
             ) from None
         with handle:
             return self._sink.log_artifact(self.id, destination, handle)
+
+    def log_model(
+        self,
+        model: object,
+        artifact_path: str = "model",
+        *,
+        signature: Any = "infer",
+        input_example: Any = None,
+        registered_model_name: str | None = None,
+        flavor: str | None = None,
+        **options: Any,
+    ) -> LoggedModel:
+        """Save ``model`` with its flavor and upload it as artifacts under ``artifact_path``.
+
+        With an ``input_example``, the example and the model's predictions on it are kept and
+        the signature is inferred (pass a ``Signature``, or None for none). With
+        ``registered_model_name``, the model also becomes the next version of that registered
+        model (the server scans the files itself). ``options`` go to the flavor. Returns the
+        ``runs:/`` URI, the saved metadata and the registered version, if any.
+        """
+        import tempfile
+        from pathlib import Path
+
+        from ..models._model_dir import save_model
+
+        folder_name = check_artifact_path(artifact_path)
+        self._raise_if_stopped()
+        self.flush()
+        with tempfile.TemporaryDirectory(prefix="mlsteward-model-") as tmp:
+            folder = Path(tmp) / "model"
+            metadata = save_model(
+                model,
+                folder,
+                signature=signature,
+                input_example=input_example,
+                flavor=flavor,
+                **options,
+            )
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    relative = file.relative_to(folder).as_posix()
+                    with file.open("rb") as handle:
+                        self._sink.log_artifact(self.id, f"{folder_name}/{relative}", handle)
+        uri = f"runs:/{self.id}/{folder_name}"
+        version = None
+        if registered_model_name is not None:
+            register = getattr(self._sink, "register_model_from_run", None)
+            if register is None:
+                raise InvalidArgument("this client cannot register models")
+            version = register(uri, registered_model_name)
+        return LoggedModel(uri, metadata, version)
 
     def _check_metric_key(self, key: str) -> None:
         check_key("metric", key)
