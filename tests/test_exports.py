@@ -11,6 +11,7 @@ PUBLIC = {
         "Client",
         "__version__",
         "active_run",
+        "autolog",
         "end_run",
         "flush",
         "log_metric",

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .client import Client as Client
+    from .models._autolog import autolog as autolog
     from .tracking._fluent import active_run as active_run
     from .tracking._fluent import end_run as end_run
     from .tracking._fluent import flush as flush
@@ -37,7 +38,7 @@ _FLUENT = frozenset(
     }
 )
 
-__all__ = ["Client", "__version__", *sorted(_FLUENT)]
+__all__ = ["Client", "__version__", "autolog", *sorted(_FLUENT)]
 
 
 def __getattr__(name: str) -> Any:
@@ -45,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from .client import Client
 
         return Client
+    if name == "autolog":
+        from .models._autolog import autolog
+
+        return autolog
     if name in _FLUENT:
         from .tracking import _fluent
 
