@@ -130,3 +130,19 @@ def test_bad_folders_and_metadata(tmp_path: Path, iris_model: tuple[Any, Any]) -
     meta.write_text(json.dumps({"type": "mlsteward.model"}))
     with pytest.raises(InvalidArgument):
         read_metadata(tmp_path / "m")
+
+
+def test_a_trust_decision_is_audited(platform: Any) -> None:
+    from mlsteward.models._trust import record_trust_decision
+    from mlsteward.security import SYSTEM, list_audit_events
+
+    scan = {"globals": ["os.system"], "files": ["extra.pkl"]}
+    record_trust_decision(
+        platform, SYSTEM, target="runs:/abc/model", reason="our own file", scan=scan
+    )
+    [event] = list_audit_events(platform, SYSTEM, action="model.trust")
+    assert event.details["globals"] == ["os.system"]
+    assert event.details["reason"] == "our own file"
+    for reason in ("", "  ", "x" * 3000):
+        with pytest.raises(InvalidArgument):
+            record_trust_decision(platform, SYSTEM, target="t", reason=reason, scan=scan)

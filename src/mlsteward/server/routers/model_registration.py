@@ -1,11 +1,13 @@
-"""Registering a model a run logged (``runs:/<run>/<path>``) as a registry version."""
+"""Registering a model a run logged (``runs:/<run>/<path>``) as a registry version, and
+recording trust decisions for models whose loading runs code."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
+from ...models._trust import record_trust_decision
 from ...registry._from_run import register_model_from_run
 from ._dependencies import GUARDS, Authenticated, PlatformDep, RequestBody
 
@@ -39,3 +41,29 @@ def model_registrations_create(
         datasets=body.datasets,
     )
     return version.to_json()
+
+
+class TrustDecisionBody(RequestBody):
+    target: str
+    reason: str
+    scan: dict[str, Any] = {}
+    project: str | None = None
+
+
+@router.post(
+    "/model-trust-decisions",
+    status_code=204,
+    summary="Record in the audit trail that you load a model whose loading runs code",
+)
+def model_trust_decisions_create(
+    body: TrustDecisionBody, platform: PlatformDep, actor: Authenticated
+) -> Response:
+    record_trust_decision(
+        platform,
+        actor,
+        target=body.target,
+        reason=body.reason,
+        scan=body.scan,
+        project=body.project,
+    )
+    return Response(status_code=204)
