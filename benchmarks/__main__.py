@@ -8,12 +8,13 @@ import os
 import platform
 import sys
 
-from . import audit_append, blob_io, package_io, tracking, tracking_search
+from . import audit_append, blob_io, model_load, package_io, tracking, tracking_search
 from ._harness import format_table
 
 WORKLOADS = {
     "audit_append": audit_append.run,
     "blob_io": blob_io.run,
+    "model_load": model_load.run,
     "package_io": package_io.run,
     "tracking": tracking.run,
     "tracking_search": tracking_search.run,

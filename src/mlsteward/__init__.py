@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .tracking._fluent import active_run as active_run
     from .tracking._fluent import end_run as end_run
     from .tracking._fluent import flush as flush
+    from .tracking._fluent import load_model as load_model
     from .tracking._fluent import log_metric as log_metric
     from .tracking._fluent import log_metrics as log_metrics
     from .tracking._fluent import log_param as log_param
@@ -28,6 +29,7 @@ _FLUENT = frozenset(
         "active_run",
         "end_run",
         "flush",
+        "load_model",
         "log_metric",
         "log_metrics",
         "log_param",

@@ -11,6 +11,7 @@ TABLE_MODULES = (
     "mlsteward.store._tables",
     "mlsteward.tracking._tables",
     "mlsteward.registry._tables",
+    "mlsteward.packaging._tables",
 )
 
 

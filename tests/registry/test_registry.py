@@ -3,6 +3,7 @@ history, four-eyes promotion, alias policies, model URIs, bad input."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import threading
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from mlsteward.registry import (
     set_alias,
     set_alias_policy,
     set_model_card,
+    update_model_card,
     update_registered_model,
 )
 from mlsteward.security import (
@@ -469,7 +471,52 @@ def test_a_recorded_verified_package_meets_the_signed_package_condition(
     assert version.package is not None
     assert version.package["verified"] is True
     set_alias(backend_platform, SYSTEM, "default", "fraud", "production", 1)
-    card = set_model_card(
+    with pytest.raises(InvalidArgument):  # a complete card, in ModelCard.to_dict form
+        set_model_card(
+            backend_platform, SYSTEM, "default", "fraud", 1, {"intended_use": "payments"}
+        )
+    card = update_model_card(
         backend_platform, SYSTEM, "default", "fraud", 1, {"intended_use": "score card payments"}
     )
-    assert card.model_card == {"intended_use": "score card payments"}
+    assert card.intended_use == "score card payments"
+    stored = get_model_version(backend_platform, SYSTEM, "default", "fraud", 1).model_card
+    assert stored["intended_use"] == "score card payments"
+    assert stored["metrics"] == {"auc": 0.93}  # prefilled from the version
+
+
+def test_editors_register_their_projects_files_and_the_server_scans_them(
+    backend_platform: Platform,
+) -> None:
+    from mlsteward.tracking import create_experiment, log_artifact, start_run
+
+    carol = user(backend_platform, "carol", "editor")
+    foreign = model_files(backend_platform, b"another project's weights")
+    with pytest.raises(PermissionDenied, match="neither run artifacts"):
+        register_model_version(
+            backend_platform, carol, "default", "fraud", source_uri="s", flavor="f", files=foreign
+        )
+    with pytest.raises(PermissionDenied, match="scan"):
+        register_model_version(
+            backend_platform,
+            carol,
+            "default",
+            "fraud",
+            source_uri="s",
+            flavor="f",
+            files=foreign,
+            scan={"status": "clean"},
+        )
+    create_experiment(backend_platform, carol, "default", "e")
+    run = start_run(backend_platform, carol, "default", "e")
+    info = log_artifact(backend_platform, carol, run.id, "model/weights.bin", io.BytesIO(b"w"))
+    assert info.address is not None
+    version = register_model_version(
+        backend_platform,
+        carol,
+        "default",
+        "fraud",
+        source_uri=f"runs:/{run.id}/model",
+        flavor="f",
+        files=[ModelFile("weights.bin", info.address, 1)],
+    )
+    assert version.scan["status"] == "not_scanned"  # no mlsteward.yaml: not a saved model

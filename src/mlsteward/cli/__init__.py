@@ -23,7 +23,9 @@ from ._experiments import experiments_app
 from ._extras import missing_extra
 from ._gc import gc
 from ._keys import keys_app
+from ._models import models_app
 from ._output import print_error
+from ._package import package_app
 from ._projects import projects_app
 from ._runs import runs_app
 from ._server import server
@@ -97,6 +99,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(models_app, name="models")
+app.add_typer(package_app, name="package")
 
 
 def main() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 PointTuple = tuple[str, float, int, int]
@@ -10,6 +12,7 @@ PointTuple = tuple[str, float, int, int]
 
 if TYPE_CHECKING:
     from ..blobs import BlobInfo
+    from ..registry import AliasPeriod, ModelFile, ModelVersion, PromotionRequest, RegisteredModel
     from ..security import (
         Actor,
         AuditEvent,
@@ -21,6 +24,38 @@ if TYPE_CHECKING:
         User,
     )
     from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunComparison, RunPage
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What ``register_model_version`` sends: the version's files and its records."""
+
+    source_uri: str
+    flavor: str
+    files: tuple[ModelFile, ...]
+    source_run_id: str | None = None
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    datasets: tuple[dict[str, Any], ...] = ()
+    scan: dict[str, Any] | None = None
+    model_card: dict[str, Any] | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source_uri": self.source_uri,
+            "flavor": self.flavor,
+            "files": [f.to_json() for f in self.files],
+            "source_run_id": self.source_run_id,
+            "signature": self.signature,
+            "metrics": self.metrics,
+            "datasets": list(self.datasets),
+            "scan": self.scan,
+            "model_card": self.model_card,
+            "description": self.description,
+            "tags": self.tags,
+        }
 
 
 class Backend(Protocol):
@@ -104,4 +139,49 @@ class Backend(Protocol):
     def list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactInfo]: ...
     def copy_artifact(self, run_id: str, path: str, sink: BinaryIO) -> int: ...
 
+    def create_registered_model(
+        self, project: str, name: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel: ...
+    def get_registered_model(self, project: str, name: str) -> RegisteredModel: ...
+    def list_registered_models(self, project: str) -> list[RegisteredModel]: ...
+    def update_registered_model(
+        self, project: str, name: str, description: str | None, tags: dict[str, str] | None
+    ) -> RegisteredModel: ...
+    def register_model_version(self, project: str, name: str, spec: NewVersion) -> ModelVersion: ...
+    def get_model_version(self, project: str, name: str, version: int) -> ModelVersion: ...
+    def list_model_versions(self, project: str, name: str) -> list[ModelVersion]: ...
+    def resolve_model_uri(self, project: str, uri: str) -> ModelVersion: ...
+    def set_alias(self, project: str, name: str, alias: str, version: int) -> ModelVersion: ...
+    def delete_alias(self, project: str, name: str, alias: str) -> None: ...
+    def alias_history(self, project: str, name: str, alias: str | None) -> list[AliasPeriod]: ...
+    def request_promotion(
+        self, project: str, name: str, version: int, alias: str, comment: str
+    ) -> PromotionRequest: ...
+    def approve_promotion(
+        self, project: str, request_id: str, comment: str
+    ) -> tuple[PromotionRequest, list[dict[str, str]]]: ...
+    def apply_promotion(self, project: str, request_id: str) -> PromotionRequest: ...
+    def reject_promotion(self, project: str, request_id: str, comment: str) -> PromotionRequest: ...
+    def cancel_promotion(self, project: str, request_id: str) -> PromotionRequest: ...
+    def list_promotion_requests(
+        self, project: str, name: str, status: str | None
+    ) -> list[PromotionRequest]: ...
+    def set_alias_policy(
+        self, project: str, alias: str, conditions: list[dict[str, Any]], model: str | None
+    ) -> list[dict[str, Any]]: ...
+    def get_alias_policy(
+        self, project: str, alias: str, model: str | None
+    ) -> list[dict[str, Any]]: ...
+    def download_model_files(
+        self, project: str, name: str, version: int, targets: Sequence[tuple[str, Path]]
+    ) -> list[int]:
+        """Write each listed file of the version to its target path (through a temporary
+        file renamed on success); return the sizes written. ``NotFound`` for a path the
+        version does not list."""
+        ...
+
+    def register_model_from_run(self, uri: str, name: str) -> ModelVersion: ...
+    def record_trust_decision(
+        self, target: str, reason: str, scan: dict[str, Any], project: str | None
+    ) -> None: ...
     def close(self) -> None: ...

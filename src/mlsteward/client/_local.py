@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import security, tracking
+from .. import registry, security, tracking
 from ..blob_access import blob_size, open_blob, put_blob
 from ..blobs import BlobInfo
+from ..errors import NotFound
 from ..platform import Platform
+from ..registry import AliasPeriod, ModelVersion, PromotionRequest, RegisteredModel, RequestStatus
 from ..security import (
     LOCAL_ADMIN,
     Actor,
@@ -32,7 +35,7 @@ from ..tracking import (
     compare_runs,
     search_runs,
 )
-from ._backend import PointTuple
+from ._backend import NewVersion, PointTuple
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -272,6 +275,137 @@ class LocalBackend:
                 sink.write(chunk)
                 copied += len(chunk)
         return copied
+
+    def create_registered_model(
+        self, project: str, name: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel:
+        return registry.create_registered_model(
+            self._platform, self._actor, project, name, description=description, tags=tags
+        )
+
+    def get_registered_model(self, project: str, name: str) -> RegisteredModel:
+        return registry.get_registered_model(self._platform, self._actor, project, name)
+
+    def list_registered_models(self, project: str) -> list[RegisteredModel]:
+        return registry.list_registered_models(self._platform, self._actor, project)
+
+    def update_registered_model(
+        self, project: str, name: str, description: str | None, tags: dict[str, str] | None
+    ) -> RegisteredModel:
+        return registry.update_registered_model(
+            self._platform, self._actor, project, name, description=description, tags=tags
+        )
+
+    def register_model_version(self, project: str, name: str, spec: NewVersion) -> ModelVersion:
+        return registry.register_model_version(
+            self._platform,
+            self._actor,
+            project,
+            name,
+            source_uri=spec.source_uri,
+            flavor=spec.flavor,
+            files=spec.files,
+            source_run_id=spec.source_run_id,
+            signature=spec.signature,
+            metrics=spec.metrics,
+            datasets=spec.datasets,
+            scan=spec.scan,
+            model_card=spec.model_card,
+            description=spec.description,
+            tags=spec.tags,
+        )
+
+    def get_model_version(self, project: str, name: str, version: int) -> ModelVersion:
+        return registry.get_model_version(self._platform, self._actor, project, name, version)
+
+    def list_model_versions(self, project: str, name: str) -> list[ModelVersion]:
+        return registry.list_model_versions(self._platform, self._actor, project, name)
+
+    def resolve_model_uri(self, project: str, uri: str) -> ModelVersion:
+        return registry.resolve_model_uri(self._platform, self._actor, project, uri)
+
+    def register_model_from_run(self, uri: str, name: str) -> ModelVersion:
+        from ..registry._from_run import register_model_from_run
+
+        return register_model_from_run(self._platform, self._actor, uri, name)
+
+    def record_trust_decision(
+        self, target: str, reason: str, scan: dict[str, Any], project: str | None
+    ) -> None:
+        from ..models._trust import record_trust_decision
+
+        record_trust_decision(
+            self._platform, self._actor, target=target, reason=reason, scan=scan, project=project
+        )
+
+    def set_alias(self, project: str, name: str, alias: str, version: int) -> ModelVersion:
+        return registry.set_alias(self._platform, self._actor, project, name, alias, version)
+
+    def delete_alias(self, project: str, name: str, alias: str) -> None:
+        registry.delete_alias(self._platform, self._actor, project, name, alias)
+
+    def alias_history(self, project: str, name: str, alias: str | None) -> list[AliasPeriod]:
+        return registry.alias_history_of(self._platform, self._actor, project, name, alias)
+
+    def request_promotion(
+        self, project: str, name: str, version: int, alias: str, comment: str
+    ) -> PromotionRequest:
+        return registry.request_promotion(
+            self._platform, self._actor, project, name, version, alias, comment
+        )
+
+    def approve_promotion(
+        self, project: str, request_id: str, comment: str
+    ) -> tuple[PromotionRequest, list[dict[str, str]]]:
+        return registry.approve_promotion(self._platform, self._actor, project, request_id, comment)
+
+    def apply_promotion(self, project: str, request_id: str) -> PromotionRequest:
+        return registry.apply_promotion(self._platform, self._actor, project, request_id)
+
+    def reject_promotion(self, project: str, request_id: str, comment: str) -> PromotionRequest:
+        return registry.reject_promotion(self._platform, self._actor, project, request_id, comment)
+
+    def cancel_promotion(self, project: str, request_id: str) -> PromotionRequest:
+        return registry.cancel_promotion(self._platform, self._actor, project, request_id)
+
+    def list_promotion_requests(
+        self, project: str, name: str, status: str | None
+    ) -> list[PromotionRequest]:
+        return registry.list_promotion_requests(
+            self._platform,
+            self._actor,
+            project,
+            name,
+            status=None if status is None else RequestStatus(status),
+        )
+
+    def set_alias_policy(
+        self, project: str, alias: str, conditions: list[dict[str, Any]], model: str | None
+    ) -> list[dict[str, Any]]:
+        return registry.set_alias_policy(
+            self._platform, self._actor, project, alias, conditions, model=model
+        )
+
+    def get_alias_policy(self, project: str, alias: str, model: str | None) -> list[dict[str, Any]]:
+        return registry.get_alias_policy(self._platform, self._actor, project, alias, model=model)
+
+    def download_model_files(
+        self, project: str, name: str, version: int, targets: Sequence[tuple[str, Path]]
+    ) -> list[int]:
+        # Read the version again as this actor: the permission check of the download itself.
+        listed = {
+            f.path: f
+            for f in registry.get_model_version(
+                self._platform, self._actor, project, name, version
+            ).files
+        }
+        for path, _ in targets:  # every path is checked before the first file is written
+            if path not in listed:
+                raise NotFound(
+                    f"version {version} of model {name!r} has no file {path!r}",
+                    details={"model": name, "version": version, "path": path},
+                )
+        return [self._platform.blobs.get_file(listed[path].address, dest) for path, dest in targets]
 
     def close(self) -> None:
         self._platform.close()

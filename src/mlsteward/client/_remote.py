@@ -6,11 +6,14 @@ carries the code); a connection, TLS or protocol failure becomes ``Unavailable``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import secrets
 import ssl
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
@@ -32,6 +35,7 @@ from ..errors import (
     Unavailable,
     error_from_payload,
 )
+from ..registry import AliasPeriod, ModelVersion, PromotionRequest, RegisteredModel
 from ..security import (
     Actor,
     AuditEvent,
@@ -45,7 +49,7 @@ from ..security import (
 from ..tracking import ArtifactInfo, Experiment, MetricPoint, Run, RunComparison, RunPage
 from ..tracking._model import MetricColumns
 from . import _wire
-from ._backend import PointTuple
+from ._backend import NewVersion, PointTuple
 
 T = TypeVar("T")
 
@@ -494,6 +498,153 @@ class RemoteBackend:
         target = {"run_id": run_id, "path": path}
         what = f"artifact {path!r} of run {run_id}"
         return self._download(url, {"path": path}, what, target, sink)
+
+    # -- model registry -----------------------------------------------------------------
+
+    def _models(self, project: str) -> str:
+        return f"{API}/projects/{_segment(project)}/models"
+
+    def _request_path(self, project: str, request_id: str, verb: str) -> str:
+        requests = f"{API}/projects/{_segment(project)}/promotion-requests"
+        return f"{requests}/{_segment(request_id)}/{verb}"
+
+    def create_registered_model(
+        self, project: str, name: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel:
+        body = {"name": name, "description": description, "tags": tags}
+        path = self._models(project)
+        return self._one(_wire.registered_model_from_json, "POST", path, json=body)
+
+    def get_registered_model(self, project: str, name: str) -> RegisteredModel:
+        path = f"{self._models(project)}/{_segment(name)}"
+        return self._one(_wire.registered_model_from_json, "GET", path)
+
+    def list_registered_models(self, project: str) -> list[RegisteredModel]:
+        return self._many(_wire.registered_model_from_json, "models", self._models(project))
+
+    def update_registered_model(
+        self, project: str, name: str, description: str | None, tags: dict[str, str] | None
+    ) -> RegisteredModel:
+        path = f"{self._models(project)}/{_segment(name)}"
+        body = {"description": description, "tags": tags}
+        return self._one(_wire.registered_model_from_json, "PATCH", path, json=body)
+
+    def register_model_version(self, project: str, name: str, spec: NewVersion) -> ModelVersion:
+        path = f"{self._models(project)}/{_segment(name)}/versions"
+        try:
+            content = orjson.dumps(spec.to_json())
+        except TypeError as exc:
+            raise InvalidArgument(f"the version cannot be sent as JSON: {exc}") from None
+        return self._one(
+            _wire.model_version_from_json,
+            "POST",
+            path,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+
+    def get_model_version(self, project: str, name: str, version: int) -> ModelVersion:
+        path = f"{self._models(project)}/{_segment(name)}/versions/{version}"
+        return self._one(_wire.model_version_from_json, "GET", path)
+
+    def list_model_versions(self, project: str, name: str) -> list[ModelVersion]:
+        path = f"{self._models(project)}/{_segment(name)}/versions"
+        return self._many(_wire.model_version_from_json, "versions", path)
+
+    def resolve_model_uri(self, project: str, uri: str) -> ModelVersion:
+        path = f"{API}/projects/{_segment(project)}/model-uris"
+        return self._one(_wire.model_version_from_json, "GET", path, params={"uri": uri})
+
+    def register_model_from_run(self, uri: str, name: str) -> ModelVersion:
+        body = {"uri": uri, "name": name}
+        return self._one(
+            _wire.model_version_from_json, "POST", f"{API}/model-registrations", json=body
+        )
+
+    def record_trust_decision(
+        self, target: str, reason: str, scan: dict[str, Any], project: str | None
+    ) -> None:
+        body = {"target": target, "reason": reason, "scan": scan, "project": project}
+        self._send("POST", f"{API}/model-trust-decisions", json=body)
+
+    def set_alias(self, project: str, name: str, alias: str, version: int) -> ModelVersion:
+        path = f"{self._models(project)}/{_segment(name)}/aliases/{_segment(alias)}"
+        return self._one(_wire.model_version_from_json, "PUT", path, json={"version": version})
+
+    def delete_alias(self, project: str, name: str, alias: str) -> None:
+        self._send("DELETE", f"{self._models(project)}/{_segment(name)}/aliases/{_segment(alias)}")
+
+    def alias_history(self, project: str, name: str, alias: str | None) -> list[AliasPeriod]:
+        path = f"{self._models(project)}/{_segment(name)}/alias-history"
+        params = {} if alias is None else {"alias": alias}
+        return self._many(_wire.alias_period_from_json, "periods", path, params=params)
+
+    def request_promotion(
+        self, project: str, name: str, version: int, alias: str, comment: str
+    ) -> PromotionRequest:
+        path = f"{self._models(project)}/{_segment(name)}/promotion-requests"
+        body = {"version": version, "alias": alias, "comment": comment}
+        return self._one(_wire.promotion_request_from_json, "POST", path, json=body)
+
+    def approve_promotion(
+        self, project: str, request_id: str, comment: str
+    ) -> tuple[PromotionRequest, list[dict[str, str]]]:
+        path = self._request_path(project, request_id, "approve")
+        data = self._get_json("POST", path, json={"comment": comment})
+        return self._decode(
+            lambda d: (_wire.promotion_request_from_json(d), _wire.unmet_from_json(d["unmet"])),
+            data,
+        )
+
+    def apply_promotion(self, project: str, request_id: str) -> PromotionRequest:
+        path = self._request_path(project, request_id, "apply")
+        return self._one(_wire.promotion_request_from_json, "POST", path)
+
+    def reject_promotion(self, project: str, request_id: str, comment: str) -> PromotionRequest:
+        path = self._request_path(project, request_id, "reject")
+        return self._one(_wire.promotion_request_from_json, "POST", path, json={"comment": comment})
+
+    def cancel_promotion(self, project: str, request_id: str) -> PromotionRequest:
+        path = self._request_path(project, request_id, "cancel")
+        return self._one(_wire.promotion_request_from_json, "POST", path)
+
+    def list_promotion_requests(
+        self, project: str, name: str, status: str | None
+    ) -> list[PromotionRequest]:
+        path = f"{self._models(project)}/{_segment(name)}/promotion-requests"
+        params = {} if status is None else {"status": status}
+        return self._many(_wire.promotion_request_from_json, "requests", path, params=params)
+
+    def set_alias_policy(
+        self, project: str, alias: str, conditions: list[dict[str, Any]], model: str | None
+    ) -> list[dict[str, Any]]:
+        path = f"{API}/projects/{_segment(project)}/alias-policies/{_segment(alias)}"
+        params = {} if model is None else {"model": model}
+        body = {"conditions": conditions}
+        return self._one(_wire.conditions_from_json, "PUT", path, json=body, params=params)
+
+    def get_alias_policy(self, project: str, alias: str, model: str | None) -> list[dict[str, Any]]:
+        path = f"{API}/projects/{_segment(project)}/alias-policies/{_segment(alias)}"
+        params = {} if model is None else {"model": model}
+        return self._one(_wire.conditions_from_json, "GET", path, params=params)
+
+    def download_model_files(
+        self, project: str, name: str, version: int, targets: Sequence[tuple[str, Path]]
+    ) -> list[int]:
+        url = f"{self._models(project)}/{_segment(name)}/versions/{version}/files/content"
+        sizes = []
+        for path, dest in targets:
+            what = f"file {path!r} of {name} version {version}"
+            target = {"model": name, "version": str(version), "path": path}
+            temp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")
+            try:
+                with open(temp, "xb") as sink:
+                    sizes.append(self._download(url, {"path": path}, what, target, sink))
+                os.replace(temp, dest)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+        return sizes
 
     def close(self) -> None:
         self._http.close()

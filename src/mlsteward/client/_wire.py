@@ -10,6 +10,17 @@ import datetime as dt
 from typing import Any
 
 from ..blobs import BlobInfo
+from ..registry import (
+    AliasPeriod,
+    ModelFile,
+    ModelVersion,
+    ModelVersionId,
+    PromotionRequest,
+    PromotionRequestId,
+    RegisteredModel,
+    RegisteredModelId,
+    RequestStatus,
+)
 from ..security import (
     Actor,
     AuditEvent,
@@ -214,3 +225,102 @@ def comparison_from_json(data: dict[str, Any]) -> RunComparison:
             for m in data["metrics"]
         ],
     )
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(value).items()}
+
+
+def _optional_dict(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+def registered_model_from_json(data: dict[str, Any]) -> RegisteredModel:
+    latest = data["latest_version"]
+    return RegisteredModel(
+        id=RegisteredModelId(str(data["id"])),
+        project_id=str(data["project_id"]),
+        name=str(data["name"]),
+        description=str(data["description"]),
+        created_at=_time(data["created_at"]),
+        created_by=str(data["created_by"]),
+        updated_at=_time(data["updated_at"]),
+        tags=_str_map(data["tags"]),
+        aliases={str(k): int(v) for k, v in data["aliases"].items()},
+        latest_version=None if latest is None else int(latest),
+    )
+
+
+def model_file_from_json(data: dict[str, Any]) -> ModelFile:
+    size = data["size"]
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise TypeError(f"expected a file size, got {size!r}")
+    return ModelFile(path=str(data["path"]), address=str(data["address"]), size=size)
+
+
+def model_version_from_json(data: dict[str, Any]) -> ModelVersion:
+    run_id = data["source_run_id"]
+    return ModelVersion(
+        id=ModelVersionId(str(data["id"])),
+        model_id=RegisteredModelId(str(data["model_id"])),
+        model_name=str(data["model_name"]),
+        version=int(data["version"]),
+        source_run_id=None if run_id is None else str(run_id),
+        source_uri=str(data["source_uri"]),
+        flavor=str(data["flavor"]),
+        files=tuple(model_file_from_json(f) for f in data["files"]),
+        signature=_optional_dict(data["signature"]),
+        metrics={str(k): float_from_json(v) for k, v in data["metrics"].items()},
+        datasets=tuple(dict(d) for d in data["datasets"]),
+        scan=dict(data["scan"]),
+        package=_optional_dict(data["package"]),
+        model_card=dict(data["model_card"]),
+        description=str(data["description"]),
+        tags=_str_map(data["tags"]),
+        created_at=_time(data["created_at"]),
+        created_by=str(data["created_by"]),
+        aliases=tuple(str(a) for a in data["aliases"]),
+    )
+
+
+def alias_period_from_json(data: dict[str, Any]) -> AliasPeriod:
+    ended_by, request_id = data["ended_by"], data["request_id"]
+    return AliasPeriod(
+        alias=str(data["alias"]),
+        version=int(data["version"]),
+        valid_from=_time(data["valid_from"]),
+        valid_to=_optional_time(data["valid_to"]),
+        set_by=str(data["set_by"]),
+        ended_by=None if ended_by is None else str(ended_by),
+        request_id=None if request_id is None else str(request_id),
+    )
+
+
+def promotion_request_from_json(data: dict[str, Any]) -> PromotionRequest:
+    decided_by, decision = data["decided_by"], data["decision_comment"]
+    return PromotionRequest(
+        id=PromotionRequestId(str(data["id"])),
+        model_name=str(data["model_name"]),
+        version=int(data["version"]),
+        alias=str(data["alias"]),
+        status=RequestStatus(data["status"]),
+        requested_by=str(data["requested_by"]),
+        requested_at=_time(data["requested_at"]),
+        comment=str(data["comment"]),
+        decided_by=None if decided_by is None else str(decided_by),
+        decided_at=_optional_time(data["decided_at"]),
+        decision_comment=None if decision is None else str(decision),
+    )
+
+
+def unmet_from_json(data: Any) -> list[dict[str, str]]:
+    """The unmet conditions of an approval: ``[{"condition", "message"}]``."""
+    return [{"condition": str(u["condition"]), "message": str(u["message"])} for u in data]
+
+
+def conditions_from_json(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's conditions from ``{"alias", "model", "conditions": [...]}``."""
+    conditions = data["conditions"]
+    if not isinstance(conditions, list):
+        raise TypeError(f"expected a list of conditions, got {conditions!r}")
+    return [dict(c) for c in conditions]

@@ -22,6 +22,14 @@ from ._model import RegisteredModel as RegisteredModel
 from ._model import RegisteredModelId as RegisteredModelId
 from ._model import RequestStatus as RequestStatus
 from ._model import UnmetCondition as UnmetCondition
+from ._model_card import ModelCard as ModelCard
+from ._model_card import ModelDetails as ModelDetails
+from ._model_card import check_model_card as check_model_card
+from ._model_card import model_card as model_card
+from ._model_card import prefill_model_card as prefill_model_card
+from ._model_card import render_html as render_html
+from ._model_card import render_markdown as render_markdown
+from ._model_card import update_model_card as update_model_card
 from ._models import create_registered_model as create_registered_model
 from ._models import get_model_version as get_model_version
 from ._models import get_registered_model as get_registered_model
@@ -43,6 +51,8 @@ from ._policies import set_alias_policy as set_alias_policy
 __all__ = [
     "AliasPeriod",
     "ConditionType",
+    "ModelCard",
+    "ModelDetails",
     "ModelFile",
     "ModelVersion",
     "ModelVersionId",
@@ -57,6 +67,7 @@ __all__ = [
     "apply_promotion",
     "approve_promotion",
     "cancel_promotion",
+    "check_model_card",
     "condition_types",
     "create_registered_model",
     "delete_alias",
@@ -66,15 +77,20 @@ __all__ = [
     "list_model_versions",
     "list_promotion_requests",
     "list_registered_models",
+    "model_card",
     "parse_model_uri",
+    "prefill_model_card",
     "record_package",
     "register_condition",
     "register_model_version",
     "reject_promotion",
+    "render_html",
+    "render_markdown",
     "request_promotion",
     "resolve_model_uri",
     "set_alias",
     "set_alias_policy",
     "set_model_card",
+    "update_model_card",
     "update_registered_model",
 ]

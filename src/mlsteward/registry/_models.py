@@ -7,11 +7,12 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from ..errors import AlreadyExists, InvalidArgument, NotFound
+from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
 from ..store._tables import blob_refs
@@ -323,15 +324,23 @@ def register_model_version(
     """Add the next version of ``name`` (created if it is not registered yet; editors).
 
     ``files`` are blobs already in the store; ``metrics`` is the snapshot policies compare
-    against (non-finite values are left out); ``scan`` is ``{"status": "clean" | "unsafe" |
-    "trusted" | "not_scanned", ...}``. Versions are numbered 1, 2, ... per model, also under
+    against (non-finite values are left out). The server scans the files itself (``scan_files``
+    below): only a platform administrator may record a ``scan`` instead (``{"status": "clean"
+    | "unsafe" | "trusted" | "not_scanned", ...}``), because policies rely on it. Files must be
+    artifacts of runs or files of versions in the same project (administrators may use any
+    blob): a version never exposes another project's data. Versions are numbered 1, 2, ...
+    per model, also under
     concurrent registrations.
     """
     check_model_name(name)
     file_rows = _check_files(files)
     snapshot = _check_metrics(metrics or {})
-    scan_record = dict(scan or {"status": "not_scanned"})
-    if scan_record.get("status") not in _SCAN_STATUSES:
+    if scan is not None and not actor.is_admin:
+        raise PermissionDenied(
+            "only platform administrators may record a scan result: the server scans the "
+            "model files itself (leave scan out)"
+        )
+    if scan is not None and dict(scan).get("status") not in _SCAN_STATUSES:
         raise InvalidArgument(f"scan status must be one of {sorted(_SCAN_STATUSES)}")
     if len(datasets) > MAX_DATASETS or not all(isinstance(d, Mapping) for d in datasets):
         raise InvalidArgument(f"datasets are at most {MAX_DATASETS} mappings")
@@ -346,6 +355,11 @@ def register_model_version(
             "upload them before registering the version",
             details={"files": missing[:20]},
         )
+    with platform.db.read() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.EDITOR)
+        _check_blob_access(conn, actor, project_row.id, file_rows)
+    scan_record = dict(scan) if scan is not None else scan_files(platform, file_rows)
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)
@@ -433,6 +447,61 @@ def register_model_version(
             details={"source": source_uri, "flavor": flavor, "scan": scan_record.get("status")},
         )
         return version_by_id(conn, version_id, name)
+
+
+def _check_blob_access(
+    conn: Connection, actor: Actor, project_id: str, files: list[dict[str, Any]]
+) -> None:
+    """``PermissionDenied`` unless every file is an artifact of a run, or a file of a version,
+    in this project (administrators may use any blob)."""
+    if actor.is_admin:
+        return
+    from ..tracking._tables import run_artifacts, runs
+
+    wanted = {f["address"] for f in files}
+    known = set(
+        conn.execute(
+            select(run_artifacts.c.address)
+            .join(runs, runs.c.id == run_artifacts.c.run_id)
+            .where(runs.c.project_id == project_id, run_artifacts.c.address.in_(wanted))
+        ).scalars()
+    )
+    if wanted - known:
+        for listed in conn.execute(
+            select(model_versions.c.files)
+            .join(registered_models, registered_models.c.id == model_versions.c.model_id)
+            .where(registered_models.c.project_id == project_id)
+        ).scalars():
+            known.update(f["address"] for f in listed)
+    foreign = sorted(f["path"] for f in files if f["address"] not in known)
+    if foreign:
+        raise PermissionDenied(
+            f"{len(foreign)} file(s) are neither run artifacts nor model files of this project "
+            f"(first: {foreign[0]!r}): log them to a run of the project first",
+            details={"files": foreign[:20]},
+        )
+
+
+def scan_files(platform: Platform, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scan a version's files as stored: a model folder (with ``mlsteward.yaml``) is scanned
+    like ``load_model_dir`` would; anything else is ``not_scanned``."""
+    import tempfile
+
+    from ..errors import MissingExtra
+    from ..models._model_dir import METADATA_FILE, scan_model_dir
+
+    if not any(f["path"] == METADATA_FILE for f in files):
+        return {"status": "not_scanned", "reason": f"no {METADATA_FILE}: not a saved model"}
+    with tempfile.TemporaryDirectory(prefix="mlsteward-scan-") as tmp:
+        folder = Path(tmp)
+        for f in files:
+            target = folder / f["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            platform.blobs.get_file(f["address"], target)
+        try:
+            return scan_model_dir(folder)
+        except MissingExtra as exc:
+            return {"status": "not_scanned", "reason": exc.message}
 
 
 def get_model_version(
@@ -577,13 +646,12 @@ def set_model_card(
     version: int,
     card: Mapping[str, Any],
 ) -> ModelVersion:
-    """Replace a version's model card (editors). The card's shape is checked by the caller
-    (``registry.check_model_card``); here it must be a JSON object of at most 200 KB."""
+    """Replace a version's model card (editors) with a complete card in ``ModelCard.to_dict``
+    form (``update_model_card`` writes sections onto the current one)."""
     check_version_number(version)
-    from .._wire import canonical_json
+    from ._model_card import check_model_card
 
-    if not isinstance(card, Mapping) or len(canonical_json(dict(card))) > 200_000:
-        raise InvalidArgument("a model card is a JSON object of at most 200 KB")
+    card = check_model_card(card)
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)

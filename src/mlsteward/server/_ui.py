@@ -29,6 +29,7 @@ from ._app import API_PREFIX
 from ._auth import SESSION_COOKIE
 from ._ui_admin import router as admin_router
 from ._ui_audit import router as audit_router
+from ._ui_registry import router as registry_router
 from ._ui_render import (
     STATIC_DIR,
     SecurityHeadersMiddleware,
@@ -74,12 +75,6 @@ class Upcoming:
 
 UPCOMING: tuple[Upcoming, ...] = (
     Upcoming(
-        "models",
-        "Models",
-        "registry",
-        "registered models, versions, aliases such as @production, approvals and model cards",
-    ),
-    Upcoming(
         "deployments",
         "Deployments",
         "packaging and serving",
@@ -103,7 +98,14 @@ UPCOMING: tuple[Upcoming, ...] = (
 def install_ui(app: FastAPI) -> None:
     """Mount the web UI at ``/`` (the API stays under ``/api/v1``)."""
     app.state.ui_templates = build_templates()
-    for ui_router in (tracking_router, router, admin_router, tokens_router, audit_router):
+    for ui_router in (
+        tracking_router,
+        registry_router,
+        router,
+        admin_router,
+        tokens_router,
+        audit_router,
+    ):
         app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_middleware(SecurityHeadersMiddleware, skip_prefixes=(API_PREFIX,))

@@ -142,3 +142,9 @@ def flush() -> None:
     run = active_run()
     if run is not None:
         run.flush()
+
+
+def load_model(uri: str, *, project: str = "default", trust: Any = None) -> Any:
+    """``Client.load_model`` on the default client: ``models:/fraud/3``,
+    ``models:/fraud@production`` or ``runs:/<run id>/model``, scanned before it loads."""
+    return default_client().load_model(uri, project=project, trust=trust)

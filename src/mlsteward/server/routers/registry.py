@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from ...errors import InvalidArgument
+from ...errors import InvalidArgument, NotFound
 from ...registry import (
     ModelFile,
     RequestStatus,
@@ -34,8 +34,10 @@ from ...registry import (
     update_registered_model,
 )
 from ...security import Actor
+from ...tracking._artifacts import check_artifact_path
 from .._auth import Requires
 from ._dependencies import GUARDS, Authenticated, PlatformDep, ProjectViewer, RequestBody, listing
+from ._streaming import verified_chunks
 
 router = APIRouter(tags=["registry"], dependencies=GUARDS)
 
@@ -164,6 +166,38 @@ def versions_get(
     project: str, name: str, version: int, platform: PlatformDep, actor: ProjectViewer
 ) -> dict[str, Any]:
     return get_model_version(platform, actor, project, name, version).to_json()
+
+
+@router.get(
+    "/projects/{project}/models/{name}/versions/{version}/files/content",
+    summary="Download one file of a model version (streamed)",
+)
+def version_files_content(
+    project: str,
+    name: str,
+    version: int,
+    platform: PlatformDep,
+    actor: ProjectViewer,
+    path: Annotated[str, Query(description="the file's path inside the version")],
+) -> StreamingResponse:
+    # The path travels in the query string, as artifact paths do (a ``{path:path}`` route
+    # parameter would not survive the OpenAPI document).
+    # Only a path the version lists is served: the blob address comes from the registry,
+    # never from the request, so a crafted path can name nothing else.
+    model_version = get_model_version(platform, actor, project, name, version)
+    listed = next((f for f in model_version.files if f.path == path), None)
+    if listed is None:
+        check_artifact_path(path, "model file path")  # a hostile path: say so plainly
+        raise NotFound(
+            f"version {version} of model {name!r} has no file {path!r}",
+            details={"model": name, "version": version, "path": path},
+        )
+    chunks = verified_chunks(platform.blobs.open(listed.address))
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(listed.size), "ETag": f'"{listed.address}"'},
+    )
 
 
 @router.get("/projects/{project}/model-uris", summary="The version a models:/ URI names now")
