@@ -355,3 +355,47 @@ def policies_set(
 @router.get("/registry/condition-types", summary="The condition types policies can use")
 def conditions_list(actor: Authenticated) -> dict[str, Any]:
     return {"condition_types": condition_types()}
+
+
+class CardSections(RequestBody):
+    sections: dict[str, str]
+
+
+@router.get(
+    "/projects/{project}/models/{name}/versions/{version}/model-card",
+    summary="A version's model card as JSON, Markdown or HTML (prefilled when none is stored)",
+)
+def model_card_get(
+    project: str,
+    name: str,
+    version: int,
+    platform: PlatformDep,
+    actor: ProjectViewer,
+    format: str = "json",
+) -> Response:
+    from ...registry import model_card
+
+    if format not in ("json", "markdown", "html"):
+        raise InvalidArgument("format must be json, markdown or html")
+    text = model_card(platform, actor, project, name, version, format=format)  # type: ignore[arg-type]
+    media = {"json": "application/json", "markdown": "text/markdown", "html": "text/html"}
+    # The HTML escapes every text and carries no script; the policy makes sure of it.
+    headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    return Response(text, media_type=f"{media[format]}; charset=utf-8", headers=headers)
+
+
+@router.patch(
+    "/projects/{project}/models/{name}/versions/{version}/model-card",
+    summary="Write the human sections of a version's model card",
+)
+def model_card_update(
+    project: str,
+    name: str,
+    version: int,
+    body: CardSections,
+    platform: PlatformDep,
+    actor: ProjectEditor,
+) -> dict[str, Any]:
+    from ...registry import update_model_card
+
+    return update_model_card(platform, actor, project, name, version, body.sections).to_dict()
