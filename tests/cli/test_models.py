@@ -235,6 +235,48 @@ def test_policies(registry: Cli, tmp_path: Path) -> None:
         (["models", "policy", "set", "prod"], "give --condition (repeatable) or --file"),
         (["models", "policy", "set", "prod", "--file", "/no/such.json"], "no such file"),
         (["models", "policy", "get", "prod", "--model", "ghost"], "no registered model"),
+        (["models", "webhook", "add", "ftp://93.184.216.34/"], "the scheme must be http or https"),
+        (["models", "webhook", "add", "http://u:p@93.184.216.34/"], "user names and passwords"),
+        (["models", "webhook", "add", "http://0x7f.1/"], "non-standard"),
+        (
+            ["models", "webhook", "add", "http://93.184.216.34/", "--event", "model.deleted"],
+            "unknown or no events ['model.deleted']: choose from alias.deleted, alias.moved",
+        ),
+        (["models", "webhook", "add", "http://1.2.3.4/", "--project", "nope"], "no project"),
+        (["models", "webhook", "delete", "abc"], "no such webhook in this project"),
+        (["models", "webhook", "deliveries", "abc"], "no such webhook in this project"),
+        (["models", "webhook", "allow-host", "bad host!"], "is not a host name or IP address"),
+        (["models", "webhook", "disallow-host", "10.0.0.1"], "10.0.0.1 is not an allowed host"),
+        (["models", "card", "fraud", "1", "--format", "pdf"], "--format must be json, markdown"),
+        (["models", "card", "fraud", "9"], "the model has no version 9"),
+        (["models", "card", "ghost", "1", "-o", "/no/such/dir/card.md"], "no registered model"),
+        (
+            ["models", "card-set", "fraud", "1", "--section", "license=MIT"],
+            "unknown model card section(s) 'license': the sections you can write are caveats, "
+            "ethical_considerations, evaluation_data, factors, intended_use, metrics_notes, "
+            "training_data",
+        ),
+        (["models", "card-set", "fraud", "1", "--section", "caveats"], "write KEY=TEXT"),
+        (
+            [
+                "models",
+                "card-set",
+                "fraud",
+                "1",
+                "--section",
+                "factors=a",
+                "--section",
+                "factors=b",
+            ],
+            "'factors' is given more than once",
+        ),
+        (
+            ["models", "card-set", "fraud", "1", "--section", "caveats=" + "x" * 20_001],
+            "model card field 'caveats' must be at most 20000 characters",
+        ),
+        (["models", "card-set", "fraud", "1"], "give --section KEY=TEXT (repeatable) or --file"),
+        (["models", "card-set", "fraud", "1", "--file", "/no/such.json"], "no such file"),
+        (["models", "card-set", "fraud", "9", "--section", "caveats=x"], "has no version 9"),
     ],
 )
 def test_bad_input_fails_cleanly_and_writes_nothing(
@@ -251,3 +293,177 @@ def test_a_non_numeric_version_is_a_usage_error(registry: Cli) -> None:
     result = registry("models", "version", "fraud", "latest")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_a_webhook_limit_out_of_range_is_a_usage_error(registry: Cli) -> None:
+    result = registry("models", "webhook", "deliveries", "abc", "--limit", "0")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_webhooks_to_loopback_need_an_allowed_host(registry: Cli) -> None:
+    url = "http://127.0.0.1:9/hook"
+    events = registry.audit_count()
+    refused = registry.fails("models", "webhook", "add", url)
+    assert "webhook target '127.0.0.1' is refused: loopback addresses" in refused.stderr
+    assert "to allow it: mlsteward models webhook allow-host 127.0.0.1" in refused.stderr
+    assert refused.stdout == ""
+    assert registry.audit_count() == events
+    assert registry.json("models", "webhook", "list") == []
+
+    allowed = registry.json("models", "webhook", "allow-host", "127.0.0.1")
+    assert allowed == {"host": "127.0.0.1", "allowed": True}
+    assert registry.json("models", "webhook", "allowed-hosts") == ["127.0.0.1"]
+    assert "127.0.0.1" in registry.ok("models", "webhook", "allowed-hosts").stdout
+    created = registry.json("models", "webhook", "add", url, "--event", "alias.moved")
+    assert (created["url"], created["events"], created["active"]) == (url, ["alias.moved"], True)
+    assert created["secret"].startswith("whsec_")
+
+    assert registry.json("models", "webhook", "disallow-host", "127.0.0.1") == {
+        "host": "127.0.0.1",
+        "allowed": False,
+    }
+    assert registry.json("models", "webhook", "allowed-hosts") == []
+    assert "no host is allowed" in registry.ok("models", "webhook", "allowed-hosts").stderr
+    registry.fails("models", "webhook", "add", url)
+    assert [h["id"] for h in registry.json("models", "webhook", "list")] == [created["id"]]
+
+
+def test_the_webhook_secret_is_shown_once(registry: Cli) -> None:
+    registry.ok("models", "webhook", "allow-host", "127.0.0.1")
+    human = registry.ok("models", "webhook", "add", "http://127.0.0.1:9/a")
+    secret = human.stdout.strip()
+    assert human.stdout == secret + "\n"  # alone on stdout, so $(...) captures just it
+    assert secret.startswith("whsec_")
+    assert len(secret) > 40
+    assert "shown only this once" in human.stderr
+    as_json = registry("models", "webhook", "add", "http://127.0.0.1:9/b", "--json")
+    assert as_json.exit_code == 0
+    other = json.loads(as_json.stdout)["secret"]
+    assert "shown only this once" in as_json.stderr
+
+    raw = registry.ok("models", "webhook", "list", "--json").stdout
+    listed = json.loads(raw)
+    assert [h["url"] for h in listed] == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+    assert all("secret" not in h for h in listed)
+    table = registry.ok("models", "webhook", "list")
+    for shown in (raw, table.stdout, table.stderr):
+        assert secret not in shown
+        assert other not in shown
+    assert " all " in table.stdout  # the events column of a webhook without --event
+
+
+def test_webhook_deliveries_and_delete(registry: Cli) -> None:
+    registry.ok("models", "webhook", "allow-host", "127.0.0.1")
+    hook = registry.json("models", "webhook", "add", "http://127.0.0.1:9/hook")
+    assert registry.json("models", "webhook", "deliveries", hook["id"]) == []
+    assert (
+        "has no deliveries yet" in registry.ok("models", "webhook", "deliveries", hook["id"]).stderr
+    )
+
+    registry.ok("models", "alias", "set", "fraud", "staging", "2")
+    registry.ok("models", "alias", "delete", "fraud", "staging")
+    found = registry.json("models", "webhook", "deliveries", hook["id"])
+    assert [(d["event"], d["status"], d["attempts"]) for d in found] == [
+        ("alias.deleted", "PENDING", 0),
+        ("alias.moved", "PENDING", 0),
+    ]
+    assert all(d["webhook_id"] == hook["id"] for d in found)
+    newest = registry.json("models", "webhook", "deliveries", hook["id"], "--limit", "1")
+    assert [d["id"] for d in newest] == [found[0]["id"]]
+    assert "alias.moved" in registry.ok("models", "webhook", "deliveries", hook["id"]).stdout
+
+    deleted = registry.json("models", "webhook", "delete", hook["id"])
+    assert deleted == {"id": hook["id"], "deleted": True}
+    assert registry.json("models", "webhook", "list") == []
+    assert "no webhooks in 'default'" in registry.ok("models", "webhook", "list").stderr
+    gone = registry.fails("models", "webhook", "deliveries", hook["id"])
+    assert "no such webhook in this project" in gone.stderr
+
+
+def test_model_card_formats_and_sections(registry: Cli, tmp_path: Path) -> None:
+    prefilled = json.loads(registry.ok("models", "card", "fraud", "1").stdout)
+    assert (prefilled["type"], prefilled["schema_version"]) == ("mlsteward.model_card", 1)
+    assert prefilled["model_details"]["name"] == "fraud"
+    assert prefilled["metrics"] == {"auc": 0.9}
+    assert prefilled["intended_use"] == ""
+
+    stored = registry.json(
+        "models",
+        "card-set",
+        "fraud",
+        "1",
+        "--section",
+        "intended_use=Screening card payments",
+        "--section",
+        "caveats=Not for loans; a=b stays",
+    )
+    assert stored["intended_use"] == "Screening card payments"
+    assert stored["caveats"] == "Not for loans; a=b stays"
+    sections = tmp_path / "sections.json"
+    sections.write_text(json.dumps({"factors": "Merchant country"}))
+    human = registry.ok("models", "card-set", "fraud", "1", "--file", str(sections))
+    assert "wrote factors in the model card of 'fraud' version 1" in human.stderr
+
+    again = json.loads(registry.ok("models", "card", "fraud", "1", "--format", "json").stdout)
+    assert (again["intended_use"], again["factors"]) == (
+        "Screening card payments",
+        "Merchant country",
+    )
+    markdown = registry.ok("models", "card", "fraud", "1", "--format", "Markdown").stdout
+    assert markdown.startswith("# Model card: fraud version 1\n")
+    assert "## Intended use\n\nScreening card payments\n" in markdown
+    assert "| auc | 0.9 |" in markdown
+    assert json.loads(registry.ok("models", "card", "fraud", "2").stdout)["intended_use"] == ""
+
+
+def test_the_html_card_escapes_section_text_and_is_written_whole(
+    registry: Cli, tmp_path: Path
+) -> None:
+    hostile = "<script>alert('x')</script>"
+    registry.ok("models", "card-set", "fraud", "1", "--section", f"caveats={hostile}")
+    page = registry.ok("models", "card", "fraud", "1", "--format", "html").stdout
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+
+    out = tmp_path / "cards" / "fraud.html"
+    out.parent.mkdir()
+    out.write_text("old card")
+    written = registry.ok("models", "card", "fraud", "1", "--format", "html", "-o", str(out))
+    assert written.stdout == ""
+    assert f"to {out}" in written.stderr
+    assert out.read_text() == page
+    assert [p.name for p in out.parent.iterdir()] == ["fraud.html"]  # no partial file left
+
+    missing = tmp_path / "nowhere" / "card.md"
+    failed = registry.fails("models", "card", "fraud", "1", "--output", str(missing))
+    assert f"cannot write {missing}" in failed.stderr
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('["caveats"]', "must hold a JSON object of sections to texts"),
+        ("{}", "must hold a JSON object of sections to texts"),
+        ('{"caveats": 3}', "section 'caveats' must be text, not int"),
+        ('{"license": "MIT"}', "the sections you can write are caveats"),
+        ('{"caveats": "' + "x" * 1_000_000 + '"}', "is over 1000000 bytes"),
+        (b"\xff\xfe", "is not JSON"),
+    ],
+)
+def test_a_bad_sections_file_fails_cleanly_and_writes_nothing(
+    registry: Cli, tmp_path: Path, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / "sections.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    events = registry.audit_count()
+    result = registry.fails("models", "card-set", "fraud", "1", "--file", str(path))
+    assert message in result.stderr
+    assert registry.audit_count() == events
+    assert json.loads(registry.ok("models", "card", "fraud", "1").stdout)["caveats"] == ""

@@ -276,3 +276,84 @@ def test_package_test_installs_an_empty_lock_in_a_fresh_environment(
 def test_package_test_reports_pip_failures(package: Path, registered: Cli, tmp_path: Path) -> None:
     bad = registered.fails("package", "test", str(package), "--pip-args", "--no-index '")
     assert "--pip-args" in bad.stderr
+
+
+def _real_model_package(cli: Cli, tmp_path: Path, *, predictions: list[int] | None = None) -> Path:
+    """A real scikit-learn model registered and packaged (its recorded predictions replaced
+    by ``predictions`` first)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from mlsteward.models._model_dir import save_model
+
+    frame = load_iris(as_frame=True).frame
+    x = frame.drop(columns="target")
+    folder = tmp_path / "saved"
+    model = LogisticRegression(max_iter=300).fit(x, frame["target"])
+    save_model(model, folder, input_example=x.iloc[[0, 60, 120]])
+    if predictions is not None:
+        (folder / "example_predictions.json").write_text(json.dumps(predictions))
+    platform = cli.platform()
+    try:
+        files = []
+        for path in sorted(folder.iterdir()):
+            blob = platform.blobs.put_bytes(path.read_bytes())
+            files.append(ModelFile(path.name, blob.address, blob.size))
+        register_model_version(
+            platform,
+            LOCAL_ADMIN,
+            "default",
+            "iris",
+            source_uri="runs:/r/m",
+            flavor="sklearn",
+            files=files,
+        )
+    finally:
+        platform.close()
+    cli.ok("keys", "signing", "generate", "release", "--trust")
+    output = tmp_path / "iris.mlsb"
+    cli.ok("package", "build", "models:/iris/1", "-o", str(output), "--key", "release")
+    return output
+
+
+@pytest.fixture
+def offline_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip may use no index and no machine-wide configuration, whatever the command passes."""
+    import os
+
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("offline_pip")
+def test_package_test_of_a_real_model_offline(cli: Cli, tmp_path: Path) -> None:
+    import sysconfig
+
+    package = _real_model_package(cli, tmp_path)
+    base = sysconfig.get_path("purelib")
+    result = cli.json("package", "test", str(package), "--base-site-packages", base)
+    assert result["status"] == "predictions_match"
+    assert any(r.startswith("scikit-learn==") for r in result["requirements"])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("offline_pip")
+def test_package_test_fails_when_predictions_differ(cli: Cli, tmp_path: Path) -> None:
+    import sysconfig
+
+    package = _real_model_package(cli, tmp_path, predictions=[2, 1, 0])
+    base = sysconfig.get_path("purelib")
+    failed = cli.fails("package", "test", str(package), "--base-site-packages", base)
+    assert "failed its test" in failed.stderr
+    assert "differ from the recorded ones" in failed.stderr
+    assert failed.stdout == ""
+
+
+def test_package_test_with_a_missing_base_folder(
+    package: Path, registered: Cli, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere"
+    failed = registered.fails("package", "test", str(package), "--base-site-packages", str(missing))
+    assert f"the site-packages folder {missing} does not exist" in failed.stderr

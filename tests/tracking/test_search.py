@@ -509,3 +509,12 @@ def test_sqlite_plans_walk_an_index_in_the_order_or_search_the_key_indexes(
         assert "SCAN latest_metrics" not in plan
         assert "SCAN run_params" not in plan
         assert "SCAN runs" not in plan
+
+
+def test_null_tests_beside_the_driving_comparison(data: Platform) -> None:
+    """Ordered by a metric the filter compares, ``is null`` on it never holds (every row of
+    the index walk has it) and ``is not null`` always does."""
+    order = ("metrics.auc desc",)
+    assert names(data, "metrics.auc > 0.5 and metrics.auc is null", order) == []
+    assert names(data, "metrics.auc > 0.5 and metrics.auc is not null", order) == ["a", "b"]
+    assert names(data, "metrics.auc > 0.5", order) == ["a", "b"]

@@ -267,6 +267,9 @@ def check_search(
     assert paged == expected
 
 
+NULL_OPS = ("is null", "is not null")
+
+
 @st.composite
 def metric_comparisons(draw: st.DrawFn, key: str) -> Leaf:
     """A comparison on metric ``key`` that only a logged, non-NaN value can satisfy."""
@@ -287,7 +290,10 @@ def index_driven_queries(draw: st.DrawFn) -> tuple[Tree, list[tuple[str, bool]]]
     if draw(st.booleans()):
         key = draw(st.sampled_from(METRIC_KEYS))
         terms: list[Tree] = [draw(metric_comparisons(key))]
-        terms += draw(st.lists(st.one_of(trees, metric_comparisons(key)), max_size=2))
+        null_tests = st.sampled_from(
+            [Leaf(f"metrics.{key} {op}", "metrics", key, op, None) for op in NULL_OPS]
+        )
+        terms += draw(st.lists(st.one_of(trees, metric_comparisons(key), null_tests), max_size=2))
         if len(terms) > 2 and draw(st.booleans()):
             terms = [terms[0], ("and", terms[1:])]
         tree: Tree = ("and", terms) if len(terms) > 1 else terms[0]

@@ -1,5 +1,5 @@
 """``mlsteward models``: the model registry: models, versions, aliases, promotion requests
-(four-eyes approval) and alias policies.
+(four-eyes approval), alias policies, webhooks and model cards.
 
 Like every command, these act as the local operator (``local-admin``). Four eyes still hold:
 the operator cannot approve a request the operator made.
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 models_app = typer.Typer(
     name="models",
-    help="The model registry: models, versions, aliases, promotions and alias policies.",
+    help="The model registry: models, versions, aliases, promotions, alias policies, webhooks "
+    "and model cards.",
     no_args_is_help=True,
 )
 alias_app = typer.Typer(name="alias", help="Point aliases at versions.", no_args_is_help=True)
@@ -44,7 +45,14 @@ policy_app = typer.Typer(
 )
 models_app.add_typer(alias_app, name="alias")
 models_app.add_typer(promote_app, name="promote")
+webhook_app = typer.Typer(
+    name="webhook",
+    help="Registry webhooks: subscriptions, their deliveries, and hosts allowed past the "
+    "address guard.",
+    no_args_is_help=True,
+)
 models_app.add_typer(policy_app, name="policy")
+models_app.add_typer(webhook_app, name="webhook")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 ProjectOption = Annotated[str, typer.Option("--project", help="The model's project.")]
@@ -55,6 +63,10 @@ RequestArg = Annotated[str, typer.Argument(help="Promotion request id.")]
 ModelOption = Annotated[
     str | None,
     typer.Option("--model", help="One model's policy (default: the project's default policy)."),
+]
+WebhookArg = Annotated[str, typer.Argument(help="Webhook id (see `models webhook list`).")]
+HostArg = Annotated[
+    str, typer.Argument(help="Host name or IP address, e.g. hooks.internal or 10.0.0.5.")
 ]
 _OPEN = ("PENDING", "APPROVED")
 _MAX_SHOWN_COLUMNS = 10
@@ -639,3 +651,7 @@ def policy_set(
         return
     print_success(f"set {len(stored)} condition(s) for @{alias}")
     _print_policy(alias, model, stored)
+
+
+# Registered here so that importing this module gives the whole command group.
+from . import _model_cards, _model_webhooks  # noqa: E402, F401

@@ -233,10 +233,19 @@ def package_test(
     python: Annotated[
         str, typer.Option("--python", help="Python that creates the environment.")
     ] = sys.executable,
+    base_site_packages: Annotated[
+        Path | None,
+        typer.Option(
+            "--base-site-packages",
+            help="Offline: take the lock from this existing site-packages folder (pip runs "
+            "with --no-index and only confirms it); every pin must match exactly.",
+        ),
+    ] = None,
     trusted_key: TrustedKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Install the lock into a fresh virtual environment and check the model there."""
+    """Install the lock into a fresh virtual environment and check the model there; exit 1
+    when a pin is not held at its version or the predictions differ from the recorded ones."""
     from ..errors import InvalidArgument
     from ..packaging._package_test import run_package_test
 
@@ -251,6 +260,7 @@ def package_test(
             trusted_keys=keys if keys is not None else _platform_keys(),
             pip_args=extra,
             python=python,
+            base_site_packages=base_site_packages,
         )
     if json_output:
         emit_json(

@@ -84,7 +84,7 @@ def register_model_from_run(
     """Register the model logged at ``runs:/<run>/<path>`` as the next version of ``name`` in
     the run's project (editors): its files, flavor and signature from ``mlsteward.yaml``, the
     run's latest metrics as the snapshot, and a scan of the files done here."""
-    from ..models._model_dir import read_metadata
+    from ..models._model_dir import read_metadata, scan_model_dir
 
     run_id, path = parse_run_uri(uri)
     run, files, metrics = _logged_model(platform, actor, run_id, path)
@@ -95,6 +95,7 @@ def register_model_from_run(
             target.parent.mkdir(parents=True, exist_ok=True)
             platform.blobs.get_file(file.address, target)
         metadata = read_metadata(folder)
+        scan = scan_model_dir(folder)  # here, from the stored blobs: not the client's word
     with platform.db.read() as conn:  # the version goes to the run's project
         project = conn.execute(
             select(projects.c.name).where(projects.c.id == run.project_id)
@@ -113,4 +114,5 @@ def register_model_from_run(
         datasets=datasets or [],
         description=description,
         tags=tags,
+        _server_scan=scan,
     )

@@ -320,6 +320,7 @@ def register_model_version(
     model_card: Mapping[str, Any] | None = None,
     description: str = "",
     tags: Mapping[str, str] | None = None,
+    _server_scan: Mapping[str, Any] | None = None,
 ) -> ModelVersion:
     """Add the next version of ``name`` (created if it is not registered yet; editors).
 
@@ -348,6 +349,10 @@ def register_model_version(
     checked_tags = check_tags(dict(tags or {}))
     check_text("source_uri", source_uri, 2000)
     check_text("flavor", flavor, 64)
+    if model_card:
+        from ._model_card import check_model_card
+
+        model_card = check_model_card(model_card)
     missing = [f["path"] for f in file_rows if not platform.blobs.exists(f["address"])]
     if missing:
         raise NotFound(
@@ -359,7 +364,12 @@ def register_model_version(
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)
         _check_blob_access(conn, actor, project_row.id, file_rows)
-    scan_record = dict(scan) if scan is not None else scan_files(platform, file_rows)
+    if _server_scan is not None:  # scanned by this process from the same blobs (from a run)
+        scan_record = dict(_server_scan)
+    elif scan is not None:
+        scan_record = dict(scan)
+    else:
+        scan_record = scan_files(platform, file_rows)
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)

@@ -1,16 +1,16 @@
-"""The registry pages of the web UI: models, a model, a model version, and promotion forms.
+"""The registry pages of the web UI: models, a model, and the forms of the model page
+(promotion requests and decisions, setting and removing aliases, alias policies).
 
 Every page and action goes through the registry services with the logged-in actor. A refused
 action (four-eyes, an unmet policy, a conflicting request, bad input) re-renders the model page
-with the service's message and HTTP status; a policy refusal lists every unmet condition.
+with the service's message and HTTP status; a policy refusal lists every unmet condition, and
+a policy that cannot be saved shows why inside its editor. The version page and its model card
+live in ``_ui_registry_version``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form
@@ -18,51 +18,49 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import InvalidArgument, NotFound, PermissionDenied, PolicyNotMet, StewardError
 from ..registry import (
-    ModelVersion,
     PromotionRequest,
     RequestStatus,
     alias_history_of,
     apply_promotion,
     approve_promotion,
     cancel_promotion,
-    condition_types,
+    delete_alias,
     get_alias_policy,
-    get_model_version,
     get_registered_model,
     list_model_versions,
     list_promotion_requests,
     list_registered_models,
     reject_promotion,
     request_promotion,
+    set_alias,
+    set_alias_policy,
 )
 from ..security import Role, list_projects, my_role
-from ..tracking import get_run
+from ._ui_registry_policies import (
+    PolicyEditor,
+    conditions_from_form,
+    describe_condition,
+    editor_for,
+    editor_from_form,
+    flag_types,
+    metric_rows,
+)
+from ._ui_registry_version import router as version_router
 from ._ui_render import UIRoute, render, status_for
 from ._ui_session import Page, flash, viewer, writer
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=UIRoute, include_in_schema=False)
+router.include_router(version_router)
 Viewer = Annotated[Page, Depends(viewer)]
 Writer = Annotated[Page, Depends(writer)]
 FormText = Annotated[str, Form()]
+FormList = Annotated[list[str] | None, Form()]
 
 WELL_KNOWN_ALIASES = ("production", "staging")
 """Aliases whose policy the model page shows even before any version held them."""
 _OPEN = frozenset({RequestStatus.PENDING, RequestStatus.APPROVED})
-_CARD_META_KEYS = frozenset({"type", "schema_version"})
-_CARD_ORDER = (  # the order of a model card (Mitchell et al. 2019); other sections follow
-    "model_details",
-    "intended_use",
-    "factors",
-    "metrics",
-    "metrics_notes",
-    "evaluation_data",
-    "training_data",
-    "training_configuration",
-    "ethical_considerations",
-    "caveats",
-)
 
 
 def _see_other(path: str) -> Response:
@@ -75,107 +73,6 @@ def models_path(project: str) -> str:
 
 def model_path(project: str, name: str) -> str:
     return f"{models_path(project)}/{quote(name, safe='')}"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-# -- views of free-form records ---------------------------------------------------------------
-
-
-def describe_condition(condition: Mapping[str, Any]) -> str:
-    """A policy condition in words, e.g. ``metric 'auc' >= 0.9``."""
-    kind = str(condition.get("type", ""))
-    params = {k: v for k, v in condition.items() if k != "type"}
-    if kind == "approval":
-        return "approved by a maintainer other than the requester"
-    if kind in {"metric_at_least", "metric_at_most"} and {"metric", "threshold"} <= set(params):
-        relation = ">=" if kind == "metric_at_least" else "<="
-        return f"metric {params['metric']!r} {relation} {_text(params['threshold'])}"
-    if kind == "clean_scan":
-        return "the model files passed the scan"
-    if kind == "signed_package":
-        return "a package signed by a trusted key"
-    known = condition_types()
-    described = known.get(kind, "condition type not installed on this server")
-    return f"{kind}: {described}" + (f" {_text(params)}" if params else "")
-
-
-@dataclass(frozen=True)
-class SchemaView:
-    """One side of a signature (inputs or outputs) as table rows."""
-
-    title: str
-    kind: str
-    columns: list[dict[str, str]]
-
-
-def signature_view(signature: Mapping[str, Any] | None) -> list[SchemaView] | None:
-    """The signature's column tables, or None when it is not in the known shape."""
-    if not signature:
-        return []
-    views = []
-    for side in ("inputs", "outputs"):
-        schema = signature.get(side)
-        if schema is None:
-            continue
-        if not isinstance(schema, Mapping) or not isinstance(schema.get("columns"), list):
-            return None
-        rows = []
-        for column in schema["columns"]:
-            if not isinstance(column, Mapping):
-                return None
-            shape = column.get("shape")
-            rows.append(
-                {
-                    "name": "—" if column.get("name") is None else _text(column.get("name")),
-                    "dtype": _text(column.get("dtype", "")),
-                    "shape": "—" if shape is None else _text(shape),
-                    "nullable": "yes" if column.get("nullable") else "no",
-                }
-            )
-        views.append(SchemaView(side.capitalize(), _text(schema.get("kind", "")), rows))
-    return views
-
-
-@dataclass(frozen=True)
-class CardSection:
-    """One section of a model card: ``kind`` is ``text``, ``list``, ``mapping`` or ``json``."""
-
-    title: str
-    kind: str
-    text: str = ""
-    entries: tuple[str, ...] = ()
-    pairs: tuple[tuple[str, str], ...] = ()
-
-
-def card_sections(card: Mapping[str, Any]) -> list[CardSection]:
-    """The card's non-empty sections in a model card's order, whatever their shape (a
-    section is shown as text, a list, a table of entries or JSON; never as markup)."""
-    rank = {key: index for index, key in enumerate(_CARD_ORDER)}
-    sections = []
-    for key, value in sorted(card.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])):
-        if key in _CARD_META_KEYS or value in ("", None, [], {}):
-            continue  # the type tag, and sections nobody has written yet
-        title = str(key).replace("_", " ").strip().capitalize() or "Untitled"
-        if isinstance(value, str):
-            sections.append(CardSection(title, "text", text=value))
-        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-            sections.append(CardSection(title, "list", entries=tuple(_text(v) for v in value)))
-        elif isinstance(value, Mapping):
-            pairs = tuple((str(k), _text(v)) for k, v in value.items())
-            sections.append(CardSection(title, "mapping", pairs=pairs))
-        else:
-            sections.append(CardSection(title, "json", text=_text(value)))
-    return sections
-
-
-def dataset_refs(version: ModelVersion) -> list[list[tuple[str, str]]]:
-    """Each dataset reference of the version as (key, value) pairs."""
-    return [[(str(k), _text(v)) for k, v in ref.items()] for ref in version.datasets]
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -218,7 +115,11 @@ def _model_page(
     error: str | None = None,
     unmet: list[dict[str, str]] | None = None,
     form: dict[str, str] | None = None,
+    policy_form: PolicyEditor | None = None,
+    show_alias: str | None = None,
 ) -> Response:
+    """The model page; ``policy_form`` is a refused policy form, shown in its alias's editor
+    (or in the editor for another alias) with its error."""
     platform, actor = page.platform, page.actor
     model = get_registered_model(platform, actor, project, name)
     versions = list_model_versions(platform, actor, project, name)
@@ -228,11 +129,17 @@ def _model_page(
     aliases = dict.fromkeys(
         [*model.aliases, *WELL_KNOWN_ALIASES, *(p.alias for p in history)]
         + [r.alias for r in requests]
+        + ([show_alias] if show_alias else [])
     )
-    policies = []
+    policies, editors = [], []
     for alias in sorted(aliases):
         conditions = get_alias_policy(platform, actor, project, alias, model=name)
         policies.append((alias, [describe_condition(c) for c in conditions]))
+        refused_here = policy_form is not None and policy_form.alias == alias
+        editors.append(policy_form if refused_here else editor_for(alias, conditions))
+    new_policy = PolicyEditor("")
+    if policy_form is not None and policy_form.alias not in aliases:
+        new_policy = policy_form  # a policy for an alias nobody has used yet
     return render(
         page,
         "registry_model.html",
@@ -248,6 +155,9 @@ def _model_page(
         open_requests=[r for r in requests if r.status in _OPEN],
         closed_requests=[r for r in requests if r.status not in _OPEN],
         policies=policies,
+        policy_editors=editors,
+        new_policy=new_policy,
+        flag_types=flag_types(),
         known_aliases=list(aliases),
         can_request=role is not None and role >= Role.EDITOR,
         can_decide=role is not None and role >= Role.MAINTAINER,
@@ -258,41 +168,10 @@ def _model_page(
 
 
 @router.get("/projects/{project}/models/{name}")
-def model_page(page: Viewer, project: str, name: str) -> Response:
-    return _model_page(page, project, name)
-
-
-@router.get("/projects/{project}/models/{name}/versions/{version}")
-def version_page(page: Viewer, project: str, name: str, version: int) -> Response:
-    found = get_model_version(page.platform, page.actor, project, name, version)
-    run_name = None
-    if found.source_run_id:
-        try:
-            run_name = get_run(page.platform, page.actor, found.source_run_id).name
-        except (NotFound, PermissionDenied, InvalidArgument):
-            run_name = None  # the run is gone or elsewhere: the id is still the lineage
-    scan = dict(found.scan)
-    globals_found = scan.pop("globals", None)
-    scan_status = _text(scan.pop("status", "not_scanned"))
-    return render(
-        page,
-        "registry_version.html",
-        active="models",
-        project=project,
-        model_version=found,  # not "version": the frame shows mlsteward's own
-        run_name=run_name,
-        signature=signature_view(found.signature),
-        signature_json=_text(found.signature),
-        metrics=sorted(found.metrics.items()),
-        scan_status=scan_status,
-        scan_globals=[_text(g) for g in globals_found] if isinstance(globals_found, list) else [],
-        scan_other=sorted((k, _text(v)) for k, v in scan.items()),
-        package=found.package,
-        card=card_sections(found.model_card),
-        datasets=dataset_refs(found),
-        base=model_path(project, name),
-        models_base=models_path(project),
-    )
+def model_page(page: Viewer, project: str, name: str, alias: str = "") -> Response:
+    """The model page; ``?alias=`` also shows that alias's policy (one just saved for an
+    alias no version has held yet)."""
+    return _model_page(page, project, name, show_alias=alias or None)
 
 
 # -- actions ----------------------------------------------------------------------------------
@@ -409,6 +288,69 @@ def promotion_cancel(page: Writer, project: str, name: str, request_id: str) -> 
         f"Withdrew the request for version {cancelled.version} @{cancelled.alias}.",
     )
     return _see_other(model_path(project, name))
+
+
+@router.post("/projects/{project}/models/{name}/aliases")
+def alias_set(
+    page: Writer, project: str, name: str, version: FormText = "", alias: FormText = ""
+) -> Response:
+    """Point an alias at a version directly (maintainers), if its policy allows it."""
+    form = {"set_version": version, "set_alias": alias}
+    alias = alias.strip()
+    try:
+        number = _version_number(version)
+        before = get_registered_model(page.platform, page.actor, project, name).aliases
+        moved = set_alias(page.platform, page.actor, project, name, alias, number)
+    except StewardError as exc:
+        return _refused(page, project, name, exc, form)
+    if before.get(alias) == moved.version:
+        flash(page.request, f"@{alias} already points at version {moved.version}.")
+    else:
+        flash(page.request, f"@{alias} now points at version {moved.version}.")
+    return _see_other(model_path(project, name))
+
+
+@router.post("/projects/{project}/models/{name}/aliases/{alias}/delete")
+def alias_delete(page: Writer, project: str, name: str, alias: str) -> Response:
+    """Remove an alias from the model (maintainers); its history keeps when it ended."""
+    try:
+        delete_alias(page.platform, page.actor, project, name, alias)
+    except StewardError as exc:
+        return _refused(page, project, name, exc, {})
+    flash(page.request, f"Removed @{alias}; the alias history shows when it ended.")
+    return _see_other(model_path(project, name))
+
+
+@router.post("/projects/{project}/models/{name}/policies")
+def policy_save(
+    page: Writer,
+    project: str,
+    name: str,
+    alias: FormText = "",
+    condition: FormList = None,
+    metric_kind: FormList = None,
+    metric_name: FormList = None,
+    metric_threshold: FormList = None,
+    keep: FormList = None,
+) -> Response:
+    """Set the model's own policy for an alias (maintainers) from the policy editor."""
+    alias, flags, kept = alias.strip(), condition or [], keep or []
+    try:
+        rows = metric_rows(metric_kind or [], metric_name or [], metric_threshold or [])
+    except InvalidArgument as exc:
+        return _refused(page, project, name, exc, {})
+    try:
+        conditions = conditions_from_form(flags, rows, kept)
+        saved = set_alias_policy(page.platform, page.actor, project, alias, conditions, model=name)
+    except PermissionDenied as exc:  # not a maintainer: there is no editor to show it in
+        return _refused(page, project, name, exc, {})
+    except StewardError as exc:
+        refused = editor_from_form(alias, flags, rows, kept, exc.message)
+        return _model_page(page, project, name, status=status_for(exc), policy_form=refused)
+    listed = "; ".join(describe_condition(c) for c in saved) or "no conditions"
+    flash(page.request, f"Saved the policy of @{alias}: {listed}.")
+    # The page lists aliases in use; ask it for this one too, which may be new.
+    return _see_other(f"{model_path(project, name)}?alias={alias}#policy-of-{alias}")
 
 
 def _check_request_of(page: Page, project: str, name: str, request_id: str) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy import (
     case,
     collate,
     exists,
+    false,
     literal,
     not_,
     or_,
@@ -377,7 +378,12 @@ def build_search_query(
         conditions.append(runs.c.experiment_id.not_in(deleted_experiments))
     for term in conjuncts:
         if driver is not None and isinstance(term, Comparison) and term.field == order[0].field:
-            conditions.append(compiler.driver_condition(term))
+            # Every row of the inner-joined driver has the metric (and a non-NaN value, which
+            # the driving comparison needs anyway): "is null" never holds, "is not null" always.
+            if term.op == "is null":
+                conditions.append(false())
+            elif term.op != "is not null":
+                conditions.append(compiler.driver_condition(term))
         else:
             conditions.append(compiler.filter(term))
     if after is not None:
