@@ -335,7 +335,7 @@ def _number(value: float) -> str:
     return text if isinstance(text, str) else repr(value)
 
 
-def _table(card: ModelCard, section: str) -> _Table | None:
+def card_section_table(card: ModelCard, section: str) -> _Table | None:
     """The section's table (headers, rows sorted by name), if it has one."""
     d = card.model_details
     if section == "metrics_notes":
@@ -367,7 +367,7 @@ def _sections(card: ModelCard) -> list[tuple[str, str, str, _Table | None]]:
     found = []
     for section, heading, placeholder in _SECTIONS:
         text = getattr(card, section) if section in TEXT_SECTIONS else ""
-        table = _table(card, section)
+        table = card_section_table(card, section)
         rows = table is not None and bool(table[1])
         found.append((heading, text.strip(), "" if text.strip() or rows else placeholder, table))
     return found

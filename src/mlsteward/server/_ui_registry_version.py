@@ -29,7 +29,7 @@ from ..registry import (
 )
 
 # Not re-exported by mlsteward.registry (yet): the sections ``update_model_card`` accepts.
-from ..registry._model_card import EDITABLE_SECTIONS
+from ..registry._model_card import EDITABLE_SECTIONS, card_section_table
 from ..security import Role, my_role
 from ..tracking import get_run
 from ._ui_render import UIRoute, render, status_for
@@ -152,38 +152,13 @@ class CardSectionView:
     placeholder: str = ""
 
 
-def _card_table(card: ModelCard, key: str) -> tuple[tuple[str, str], list[tuple[str, str]]] | None:
-    d = card.model_details
-    if key == "metrics_notes":
-        return ("Metric", "Value"), [(k, str(v)) for k, v in sorted(card.metrics.items())]
-    if key == "training_configuration":
-        return ("Parameter", "Value"), sorted(card.training_configuration.items())
-    if key != "model_details":
-        return None
-    dirty = {None: None, True: "yes", False: "no"}[d.git_dirty]
-    facts = [
-        ("Name", d.name),
-        ("Version", str(d.version)),
-        ("Flavor", d.flavor),
-        ("Created at", d.created_at),
-        ("Created by", d.created_by),
-        ("Source run", d.source_run_id),
-        ("Source URI", d.source_uri),
-        ("Signature", d.signature),
-        ("Python", d.python_version),
-        ("Git commit", d.git_commit),
-        ("Uncommitted changes", dirty),
-    ]
-    return ("Fact", "Value"), [(k, v or "not recorded") for k, v in facts]
-
-
 def card_view(card: ModelCard) -> list[CardSectionView]:
     """Every section of the card in order; an empty one says what belongs there."""
     views = []
     for key, heading in _CARD_SECTIONS:
         text = getattr(card, key) if key in EDITABLE_SECTIONS else ""
         paragraphs = tuple(p.strip("\n") for p in re.split(r"\n\s*\n", text) if p.strip())
-        table = _card_table(card, key)
+        table = card_section_table(card, key)
         rows = tuple(table[1]) if table else ()
         placeholder = ""
         if not paragraphs and not rows:
