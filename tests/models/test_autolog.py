@@ -54,6 +54,26 @@ def test_a_fit_is_recorded(client: Client) -> None:
     assert model.predict(x).shape == (150,)
 
 
+def test_a_registered_autologged_model_references_its_training_data(
+    client: Client, settings: Settings
+) -> None:
+    from mlsteward.platform import Platform
+    from mlsteward.registry._from_run import register_model_from_run
+    from mlsteward.security import SYSTEM
+
+    x, y = load_iris(return_X_y=True)
+    LogisticRegression(max_iter=300).fit(x, y)
+    run = only_run(client)
+    platform = Platform.open(settings)
+    try:
+        version = register_model_from_run(platform, SYSTEM, f"runs:/{run.id}/model", "iris")
+    finally:
+        platform.close()
+    [reference] = version.datasets
+    assert reference["shape"] == [150, 4]
+    assert reference["fingerprint"] == data_reference(x)["fingerprint"]
+
+
 def test_a_pipeline_is_logged_once_and_inside_an_active_run(client: Client) -> None:
     x, y = load_diabetes(return_X_y=True)
     with mlsteward.start_run("default", "mine") as run:

@@ -146,3 +146,50 @@ def test_a_trust_decision_is_audited(platform: Any) -> None:
     for reason in ("", "  ", "x" * 3000):
         with pytest.raises(InvalidArgument):
             record_trust_decision(platform, SYSTEM, target="t", reason=reason, scan=scan)
+
+
+def _flavor_cases() -> list[tuple[str, Any, Any]]:
+    """(flavor, fitted model, training input) for every flavor, small and seeded."""
+    import lightgbm
+    import torch
+    import xgboost
+    from skl2onnx import to_onnx
+
+    from .flavor_models import TinyNet
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(numpy.float32)
+    torch.manual_seed(0)
+    return [
+        ("sklearn", LogisticRegression(max_iter=300).fit(x, y), x),
+        ("xgboost", xgboost.XGBClassifier(n_estimators=5, max_depth=2).fit(x, y), x),
+        ("lightgbm", lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(x, y), x),
+        ("onnx", to_onnx(LogisticRegression(max_iter=300).fit(x, y), x[:1]), x),
+        ("torch", TinyNet(4, [8], 3).eval(), x),
+        ("python", MeanModel(1.0), x),
+    ]
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "xgboost", "lightgbm", "onnx", "torch", "python"])
+def test_every_flavor_enforces_its_signature(tmp_path: Path, flavor: str) -> None:
+    """Per flavor: the reloaded model predicts like the original on the example, and input of
+    the wrong shape or type is a SignatureViolation naming what was expected."""
+    [(_, model, x)] = [case for case in _flavor_cases() if case[0] == flavor]
+    options: dict[str, Any] = {}
+    if flavor == "torch":
+        options["init_kwargs"] = {"n_in": 4, "hidden": [8], "n_out": 3}
+    if flavor == "python":
+        options["init_kwargs"] = {"value": 1.0}
+    save_model(model, tmp_path / "m", input_example=x[:5], **options)
+    trust = TrustDecision("test model") if flavor == "python" else None
+    loaded = load_model_dir(tmp_path / "m", trust=trust)
+    numpy.testing.assert_allclose(
+        numpy.asarray(loaded.predict(x[:5]), dtype=float),
+        numpy.asarray(loaded.example_predictions(), dtype=float),
+        rtol=1e-6,
+    )
+    with pytest.raises(SignatureViolation) as narrow:
+        loaded.predict(x[:5, :3])  # a column short
+    assert "shape" in narrow.value.message
+    with pytest.raises(SignatureViolation):
+        loaded.predict(x[:5].astype(str))  # text where numbers belong

@@ -4,6 +4,7 @@ result a policy relies on never comes from the client."""
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..security import Actor, Role
 from ..store._tables import projects
 from ..tracking._artifacts import check_artifact_path
 from ..tracking._runs import require_run
-from ..tracking._tables import latest_metrics, run_artifacts
+from ..tracking._tables import latest_metrics, run_artifacts, run_tags
 from ._model import ModelFile, ModelVersion
 from ._models import register_model_version
 
@@ -71,6 +72,25 @@ def _logged_model(
     return run, files, metrics
 
 
+TRAINING_DATA_TAG = "mlsteward.training_data"
+"""The run tag (JSON) where autologging references the training data."""
+
+
+def _training_data(platform: Platform, run_id: str) -> list[dict[str, Any]]:
+    """The training data reference the run recorded (autologging does), if any."""
+    with platform.db.read() as conn:
+        raw = conn.execute(
+            select(run_tags.c.value).where(
+                run_tags.c.run_id == run_id, run_tags.c.key == TRAINING_DATA_TAG
+            )
+        ).scalar_one_or_none()
+    try:
+        reference = json.loads(raw) if raw else None
+    except ValueError:
+        return []
+    return [reference] if isinstance(reference, dict) else []
+
+
 def register_model_from_run(
     platform: Platform,
     actor: Actor,
@@ -83,11 +103,14 @@ def register_model_from_run(
 ) -> ModelVersion:
     """Register the model logged at ``runs:/<run>/<path>`` as the next version of ``name`` in
     the run's project (editors): its files, flavor and signature from ``mlsteward.yaml``, the
-    run's latest metrics as the snapshot, and a scan of the files done here."""
+    run's latest metrics as the snapshot, the training data reference the run recorded (tag
+    ``mlsteward.training_data``) unless ``datasets`` are given, and a scan done here."""
     from ..models._model_dir import read_metadata, scan_model_dir
 
     run_id, path = parse_run_uri(uri)
     run, files, metrics = _logged_model(platform, actor, run_id, path)
+    if datasets is None:
+        datasets = _training_data(platform, run_id)
     with tempfile.TemporaryDirectory(prefix="mlsteward-register-") as tmp:
         folder = Path(tmp) / "model"
         for file in files:
