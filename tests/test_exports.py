@@ -117,6 +117,7 @@ PUBLIC = {
         "verify_package_file",
     ],
     "mlsteward.registry": [
+        "EDITABLE_SECTIONS",
         "AliasPeriod",
         "ConditionType",
         "ModelCard",
@@ -142,6 +143,7 @@ PUBLIC = {
         "get_alias_policy",
         "get_model_version",
         "get_registered_model",
+        "list_alias_policies",
         "list_model_versions",
         "list_promotion_requests",
         "list_registered_models",

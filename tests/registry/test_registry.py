@@ -520,3 +520,27 @@ def test_editors_register_their_projects_files_and_the_server_scans_them(
         files=[ModelFile("weights.bin", info.address, 1)],
     )
     assert version.scan["status"] == "not_scanned"  # no mlsteward.yaml: not a saved model
+
+
+def test_alias_policies_are_listed_with_the_models_own_overriding(
+    backend_platform: Platform,
+) -> None:
+    from mlsteward.registry import list_alias_policies
+
+    add_version(backend_platform)
+    add_version(backend_platform, name="churn")
+    approval = [{"type": "approval"}]
+    scan = [{"type": "clean_scan"}]
+    set_alias_policy(backend_platform, SYSTEM, "default", "production", approval)
+    set_alias_policy(backend_platform, SYSTEM, "default", "canary", scan, model="fraud")
+    set_alias_policy(backend_platform, SYSTEM, "default", "production", scan, model="fraud")
+    assert list_alias_policies(backend_platform, SYSTEM, "default") == {"production": approval}
+    assert list_alias_policies(backend_platform, SYSTEM, "default", model="fraud") == {
+        "canary": scan,
+        "production": scan,
+    }
+    assert list_alias_policies(backend_platform, SYSTEM, "default", model="churn") == {
+        "production": approval
+    }
+    with pytest.raises(NotFound):
+        list_alias_policies(backend_platform, SYSTEM, "default", model="nope")

@@ -22,6 +22,7 @@ from ._model import RegisteredModel as RegisteredModel
 from ._model import RegisteredModelId as RegisteredModelId
 from ._model import RequestStatus as RequestStatus
 from ._model import UnmetCondition as UnmetCondition
+from ._model_card import EDITABLE_SECTIONS as EDITABLE_SECTIONS
 from ._model_card import ModelCard as ModelCard
 from ._model_card import ModelDetails as ModelDetails
 from ._model_card import check_model_card as check_model_card
@@ -45,10 +46,12 @@ from ._policies import ConditionType as ConditionType
 from ._policies import PolicyContext as PolicyContext
 from ._policies import condition_types as condition_types
 from ._policies import get_alias_policy as get_alias_policy
+from ._policies import list_alias_policies as list_alias_policies
 from ._policies import register_condition as register_condition
 from ._policies import set_alias_policy as set_alias_policy
 
 __all__ = [
+    "EDITABLE_SECTIONS",
     "AliasPeriod",
     "ConditionType",
     "ModelCard",
@@ -74,6 +77,7 @@ __all__ = [
     "get_alias_policy",
     "get_model_version",
     "get_registered_model",
+    "list_alias_policies",
     "list_model_versions",
     "list_promotion_requests",
     "list_registered_models",

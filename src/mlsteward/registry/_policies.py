@@ -323,3 +323,40 @@ def get_alias_policy(
         if model_id is None:
             raise NotFound(f"no registered model named {model!r} in {project!r}")
         return policy_for(conn, project_row.id, model_id, alias)
+
+
+def list_alias_policies(
+    platform: Platform, actor: Actor, project: str, *, model: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Alias -> the conditions that apply, for every alias with a policy: the project-wide
+    ones, overridden by ``model``'s own when a model is named (viewers)."""
+    with platform.db.read() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        model_id = None
+        if model is not None:
+            model_id = conn.execute(
+                select(registered_models.c.id).where(
+                    registered_models.c.project_id == project_row.id,
+                    registered_models.c.name == model,
+                )
+            ).scalar_one_or_none()
+            if model_id is None:
+                raise NotFound(f"no registered model named {model!r} in {project!r}")
+        scope = alias_policies.c.model_id.is_(None)
+        if model_id is not None:
+            scope = scope | (alias_policies.c.model_id == model_id)
+        rows = conn.execute(
+            select(alias_policies.c.alias, alias_policies.c.model_id, alias_policies.c.conditions)
+            .where(alias_policies.c.project_id == project_row.id, scope)
+            .order_by(alias_policies.c.alias)
+        ).all()
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:  # project-wide first, then the model's own replaces it
+        if row.model_id is None and row.alias in found:
+            continue
+        found[row.alias] = list(row.conditions)
+    for row in rows:
+        if row.model_id is not None:
+            found[row.alias] = list(row.conditions)
+    return dict(sorted(found.items()))

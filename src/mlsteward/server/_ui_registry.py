@@ -27,6 +27,7 @@ from ..registry import (
     delete_alias,
     get_alias_policy,
     get_registered_model,
+    list_alias_policies,
     list_model_versions,
     list_promotion_requests,
     list_registered_models,
@@ -126,8 +127,9 @@ def _model_page(
     history = alias_history_of(platform, actor, project, name)
     requests = list_promotion_requests(platform, actor, project, name)
     role = my_role(platform, actor, project)
+    with_policies = list_alias_policies(platform, actor, project, model=name)
     aliases = dict.fromkeys(
-        [*model.aliases, *WELL_KNOWN_ALIASES, *(p.alias for p in history)]
+        [*model.aliases, *WELL_KNOWN_ALIASES, *with_policies, *(p.alias for p in history)]
         + [r.alias for r in requests]
         + ([show_alias] if show_alias else [])
     )

@@ -19,7 +19,10 @@ from fastapi import APIRouter, Depends, Form
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import InvalidArgument, NotFound, PermissionDenied, StewardError
+
+# Not re-exported by mlsteward.registry (yet): the sections ``update_model_card`` accepts.
 from ..registry import (
+    EDITABLE_SECTIONS,
     ModelCard,
     ModelVersion,
     get_model_version,
@@ -27,9 +30,7 @@ from ..registry import (
     prefill_model_card,
     update_model_card,
 )
-
-# Not re-exported by mlsteward.registry (yet): the sections ``update_model_card`` accepts.
-from ..registry._model_card import EDITABLE_SECTIONS, card_section_table
+from ..registry._model_card import card_section_table
 from ..security import Role, my_role
 from ..tracking import get_run
 from ._ui_render import UIRoute, render, status_for
