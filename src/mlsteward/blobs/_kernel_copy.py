@@ -46,14 +46,30 @@ def copy_hashed(
     dest_fd: int,
     hasher: Any,
     progress: ProgressCallback | None,
+    *,
+    dest_offset: int | None = None,
+    size: int | None = None,
+    chunk_size: int = COPY_CHUNK_SIZE,
 ) -> int | None:
-    """Copy from the current position of ``source_fd`` to ``dest_fd`` (opened read-write).
+    """Copy ``source_fd`` into ``dest_fd`` (opened read-write) in the kernel on a helper
+    thread, hashing what landed in the destination.
 
-    Returns the number of bytes copied, or None if the kernel cannot copy between these two
-    files (nothing was copied: fall back to reading and writing).
+    By default from the current position of each file to the source's end (the destination
+    starting empty at offset 0). With ``dest_offset``: the source from its start, ``size``
+    bytes at most, written at ``dest_offset`` (positions untouched). Returns the number of
+    bytes copied, or None if the kernel cannot copy between these two files (nothing was
+    copied: fall back to reading and writing).
     """
+    base = dest_offset or 0
+
+    def copy_from(offset: int) -> int:
+        want = chunk_size if size is None else min(chunk_size, size - offset)
+        if dest_offset is None:
+            return os.copy_file_range(source_fd, dest_fd, want)
+        return os.copy_file_range(source_fd, dest_fd, want, offset, base + offset)
+
     try:
-        first = os.copy_file_range(source_fd, dest_fd, COPY_CHUNK_SIZE)
+        first = copy_from(0)
     except OSError as exc:
         if exc.errno in _UNSUPPORTED:
             return None
@@ -69,24 +85,23 @@ def copy_hashed(
                 chunks.put((offset, count))
                 offset += count
                 room.acquire()
-                if stop.is_set():
-                    return
-                count = os.copy_file_range(source_fd, dest_fd, COPY_CHUNK_SIZE)
+                if stop.is_set() or (size is not None and offset >= size):
+                    break
+                count = copy_from(offset)
             chunks.put(None)
         except BaseException as exc:  # handed to the hashing thread
             chunks.put(exc)
 
-    thread = threading.Thread(target=copier, name="mlsteward-blob-copier", daemon=True)
+    thread = threading.Thread(target=copier, name="mlsteward-kernel-copier", daemon=True)
     thread.start()
-    view = memoryview(bytearray(COPY_CHUNK_SIZE))
+    view = memoryview(bytearray(chunk_size))
     total = 0
     try:
         while (item := chunks.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             offset, count = item
-            got = os.preadv(dest_fd, [view[:count]], offset)
-            if got != count:
+            if os.preadv(dest_fd, [view[:count]], base + offset) != count:
                 raise OSError(errno.EIO, "the copied bytes could not be read back")
             hasher.update(view[:count])
             total += count
