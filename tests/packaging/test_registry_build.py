@@ -43,14 +43,6 @@ from mlsteward.security import Actor, Role, add_member, authenticate_password, c
 
 from ._support import regular, rewrite
 
-FLAVOR_CONFIG = {
-    "schema_version": 1,
-    "flavor": "python",
-    "format": "python_model",
-    "files": ["model.txt"],
-    "framework_version": "1",
-}
-
 
 def _register(
     platform: Platform, actor: Actor, files: dict[str, bytes], flavor: str = "python"

@@ -90,21 +90,15 @@ def build_version_package(
 
 
 def _download_files(platform: Platform, version: ModelVersion, root: Path) -> None:
-    """Write each file of the version under ``root``, every path checked first."""
-    from ..tracking._artifacts import check_artifact_path
+    """Write each file of the version under the new folder ``root``, every path checked first."""
+    from ..registry._models import write_model_files
 
     if not version.files:
         raise InvalidArgument(
             f"model {version.model_name!r} version {version.version} has no files to package"
         )
-    targets = [
-        (f.address, root.joinpath(*check_artifact_path(f.path, "model file path").split("/")))
-        for f in version.files
-    ]
     root.mkdir()
-    for address, target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        platform.blobs.get_file(address, target)
+    write_model_files(platform, version.files, root)
 
 
 def version_metadata(

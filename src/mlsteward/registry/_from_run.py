@@ -19,7 +19,7 @@ from ..tracking._artifacts import check_artifact_path
 from ..tracking._runs import require_run
 from ..tracking._tables import latest_metrics, run_artifacts, run_tags
 from ._model import ModelFile, ModelVersion
-from ._models import register_model_version
+from ._models import register_model_version, write_model_files
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -113,10 +113,7 @@ def register_model_from_run(
         datasets = _training_data(platform, run_id)
     with tempfile.TemporaryDirectory(prefix="mlsteward-register-") as tmp:
         folder = Path(tmp) / "model"
-        for file in files:
-            target = folder / file.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            platform.blobs.get_file(file.address, target)
+        write_model_files(platform, files, folder)
         metadata = read_metadata(folder)
         scan = scan_model_dir(folder)  # here, from the stored blobs: not the client's word
     with platform.db.read() as conn:  # the version goes to the run's project

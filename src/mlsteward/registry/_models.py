@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import uuid
@@ -16,6 +15,7 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
 from ..store._tables import blob_refs
+from ..tracking._artifacts import artifact_owner_id
 from ._model import (
     MAX_DESCRIPTION_LENGTH,
     ModelFile,
@@ -131,14 +131,6 @@ def version_by_id(conn: Connection, version_id: str, model_name: str) -> ModelVe
     if row is None:
         raise NotFound("no such model version")
     return _version_from_row(conn, row, model_name)
-
-
-def _owner_id(version_id: str, path: str) -> str:
-    """The ``blob_refs.owner_id`` of a version's file (long paths hashed to fit 200)."""
-    owner_id = f"{version_id}/{path}"
-    if len(owner_id) <= 200:
-        return owner_id
-    return f"{version_id}/sha256:{hashlib.sha256(path.encode()).hexdigest()}"
 
 
 def check_version_number(version: object) -> int:
@@ -423,7 +415,7 @@ def register_model_version(
                 {
                     "address": f["address"],
                     "owner_type": VERSION_FILE_OWNER,
-                    "owner_id": _owner_id(version_id, f["path"]),
+                    "owner_id": artifact_owner_id(version_id, f["path"]),
                     "size": f["size"],
                     "created_at": now,
                 }
@@ -492,6 +484,20 @@ def _check_blob_access(
         )
 
 
+def write_model_files(platform: Platform, files: Sequence[ModelFile], folder: Path) -> None:
+    """Write each file from the blob store under ``folder`` (paths checked before the first
+    write, so none lands outside it)."""
+    from ..tracking._artifacts import check_artifact_path
+
+    targets = [
+        (f.address, folder.joinpath(*check_artifact_path(f.path, "model file path").split("/")))
+        for f in files
+    ]
+    for address, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        platform.blobs.get_file(address, target)
+
+
 def scan_files(platform: Platform, files: list[dict[str, Any]]) -> dict[str, Any]:
     """Scan a version's files as stored: a model folder (with ``mlsteward.yaml``) is scanned
     like ``load_model_dir`` would; anything else is ``not_scanned``."""
@@ -504,10 +510,9 @@ def scan_files(platform: Platform, files: list[dict[str, Any]]) -> dict[str, Any
         return {"status": "not_scanned", "reason": f"no {METADATA_FILE}: not a saved model"}
     with tempfile.TemporaryDirectory(prefix="mlsteward-scan-") as tmp:
         folder = Path(tmp)
-        for f in files:
-            target = folder / f["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            platform.blobs.get_file(f["address"], target)
+        write_model_files(
+            platform, [ModelFile(f["path"], f["address"], f["size"]) for f in files], folder
+        )
         try:
             return scan_model_dir(folder)
         except MissingExtra as exc:

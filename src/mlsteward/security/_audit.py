@@ -9,6 +9,7 @@ against the last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -150,11 +151,9 @@ class CheckpointSigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            try:
+            # Another process may create it first (FileExistsError): then load theirs.
+            with contextlib.suppress(FileExistsError):
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first; load theirs
-            else:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(pem)
         try:

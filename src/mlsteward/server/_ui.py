@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from ..errors import StewardError, Unauthenticated
 from ..platform import Platform
 from ..security import (
+    Actor,
     Scope,
     authenticate_session,
     list_audit_events,
@@ -232,10 +233,11 @@ def logout_submit(request: Request, csrf_token: FormText = "") -> Response:
     if token:
         platform: Platform = request.app.state.platform
         try:
-            actor, expected = authenticate_session(platform, token)
+            session: tuple[Actor, str] | None = authenticate_session(platform, token)
         except Unauthenticated:
-            pass  # the session has already ended; only the cookie is left to clear
-        else:
+            session = None  # the session has already ended; only the cookie is left to clear
+        if session is not None:
+            actor, expected = session
             if not tokens_match(csrf_token, expected):
                 raise CsrfRejected("this form has expired; reload the page and log out again")
             logout(platform, actor, token)

@@ -103,7 +103,8 @@ def check_artifact_path(path: object, what: str = "artifact path") -> str:
 
 
 def artifact_owner_id(run_id: str, path: str) -> str:
-    """The ``blob_refs.owner_id`` of an artifact; paths too long for the column are hashed."""
+    """The ``blob_refs.owner_id`` of a file of an owner (a run's artifact, a model version's
+    file): ``<owner id>/<path>``, the path hashed when it would not fit the column."""
     owner_id = f"{run_id}/{path}"
     if len(owner_id) <= _OWNER_ID_LENGTH:
         return owner_id
