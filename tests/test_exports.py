@@ -62,11 +62,15 @@ PUBLIC = {
         "set_run_notes",
         "start_run",
     ],
-    "mlsteward.data": [
-        "ColumnClassification",
+    "mlsteward.profiles": [
         "ColumnProfile",
         "DatasetProfile",
         "Histogram",
+        "profile_frame",
+        "profile_parquet",
+    ],
+    "mlsteward.privacy": [
+        "ColumnClassification",
         "PiiClass",
         "classify_column",
         "classify_frame",
@@ -77,8 +81,6 @@ PUBLIC = {
         "is_payment_card",
         "is_phone",
         "mask_value",
-        "profile_frame",
-        "profile_parquet",
     ],
     "mlsteward.models": [
         "DEFAULT_ALLOW_LIST",

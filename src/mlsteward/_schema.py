@@ -12,6 +12,8 @@ TABLE_MODULES = (
     "mlsteward.tracking._tables",
     "mlsteward.registry._tables",
     "mlsteward.packaging._tables",
+    "mlsteward.data._tables",
+    "mlsteward.validation._tables",
 )
 
 

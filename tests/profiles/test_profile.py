@@ -1,4 +1,4 @@
-"""Tests for mlsteward.data._profile: mergeable column and dataset profiles."""
+"""Tests for mlsteward.profiles._profile: mergeable column and dataset profiles."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlsteward.data._profile import (
+from mlsteward.errors import InvalidArgument
+from mlsteward.profiles._profile import (
     ColumnProfile,
     DatasetProfile,
     profile_frame,
     profile_parquet,
 )
-from mlsteward.errors import InvalidArgument
 
 EXACT = ("count", "null_count", "type_counts", "min", "max", "numeric_count", "pii")
 

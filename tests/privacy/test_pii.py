@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlsteward.data._pii import (
+from mlsteward.errors import InvalidArgument
+from mlsteward.privacy._pii import (
     ColumnClassification,
     PiiClass,
     classify_column,
@@ -23,7 +24,6 @@ from mlsteward.data._pii import (
     is_phone,
     mask_value,
 )
-from mlsteward.errors import InvalidArgument
 
 # Published issuer test numbers (no real account behind them).
 VALID_CARDS = [
