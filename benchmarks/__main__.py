@@ -8,16 +8,29 @@ import os
 import platform
 import sys
 
-from . import audit_append, blob_io, model_load, package_io, tracking, tracking_search
+from . import (
+    audit_append,
+    blob_io,
+    data_add,
+    model_load,
+    package_io,
+    profile,
+    tracking,
+    tracking_search,
+    validation,
+)
 from ._harness import format_table
 
 WORKLOADS = {
     "audit_append": audit_append.run,
     "blob_io": blob_io.run,
+    "data_add": data_add.run,
     "model_load": model_load.run,
     "package_io": package_io.run,
+    "profile": profile.run,
     "tracking": tracking.run,
     "tracking_search": tracking_search.run,
+    "validation": validation.run,
 }
 
 

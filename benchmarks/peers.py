@@ -11,7 +11,11 @@ import sys
 import venv
 from pathlib import Path
 
-PEERS = {"mlflow": ["mlflow==3.17.2", "psycopg[binary]>=3.1"]}  # psycopg: its PostgreSQL driver
+PEERS = {
+    "mlflow": ["mlflow==3.17.2", "psycopg[binary]>=3.1"],  # psycopg: its PostgreSQL driver
+    "great_expectations": ["great-expectations==1.24.1", "pyarrow"],
+    "dvc": ["dvc==3.67.1"],
+}
 ROOT = Path(__file__).parent / ".peers"
 
 

@@ -8,6 +8,7 @@ Without it they skip with a visible reason, unless MLSTEWARD_TEST_REQUIRE_SERVIC
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,6 +72,50 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head once per session, the template of
+    ``migrated_postgres_url`` (cloning it is much faster than migrating each database)."""
+    import sqlalchemy
+
+    require_postgres()
+    name = f"mls_template_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    template = Platform(
+        load_settings(home=tmp_path_factory.mktemp("pg-template"), database_url=url)
+    )
+    template.upgrade_schema()
+    template.close()
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrated_postgres_url(migrated_postgres_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database at head (a clone of the template), dropped afterwards."""
+    import sqlalchemy
+
+    name = f"mls_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sqlalchemy.text(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_postgres_template}"')
+        )
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
@@ -93,9 +138,27 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head (with the ``default`` project), built once: the
+    ``platform`` fixture starts from a copy instead of running every migration per test.
+    Migrations themselves are tested from empty databases in ``tests/store``."""
+    home = tmp_path_factory.mktemp("migrated-template")
+    template = Platform.open(load_settings(home=home))
+    template.close()
+    path = home / "mlsteward.db"
+    assert not path.with_name("mlsteward.db-wal").exists()  # closed: everything is in the file
+    return path
+
+
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
-    """The embedded default: SQLite in the temporary home, migrated on open."""
+def platform(settings: Settings, migrated_sqlite_file: Path) -> Iterator[Platform]:
+    """The embedded default: SQLite in the temporary home, at head."""
+    if not settings.database_url:
+        target = settings.home / "mlsteward.db"
+        if not target.exists():
+            settings.home.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_sqlite_file, target)
     p = Platform.open(settings)
     yield p
     p.close()
@@ -107,11 +170,12 @@ def backend_platform(
 ) -> Iterator[Platform]:
     """A migrated platform on each metadata backend (for conformance tests)."""
     if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), home / "conformance.db")
         url = f"sqlite:///{home / 'conformance.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     p = Platform(make_settings(database_url=url))
-    p.upgrade_schema()
+    p.upgrade_schema()  # a no-op: both start at head
     yield p
     p.close()
 

@@ -22,6 +22,7 @@ from mlsteward.privacy._pii import (
     is_ipv6,
     is_payment_card,
     is_phone,
+    is_phone_column_name,
     mask_value,
 )
 
@@ -124,10 +125,51 @@ def test_is_phone_accepts_numbers(value: str) -> None:
         "1+5551234567",
         "((030)) 1234567",
         "",
+        # Bare digit runs: ids, amounts, zip codes as often as phone numbers.
+        "4155552671",
+        "1234567",
+        "004915112345678",
+        # Numbers with thousands separators and ZIP+4 codes.
+        "1 234 567",
+        "12.345.678",
+        "1-000-000",
+        "94103-1234",
     ],
 )
 def test_is_phone_rejects_non_numbers(value: str) -> None:
     assert not is_phone(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "bare"),
+    [("4155552671", True), ("004915112345678", True), ("123456", False), ("7777777", False)],
+)
+def test_bare_digit_phones_need_the_explicit_flag(value: str, bare: bool) -> None:
+    assert not is_phone(value)
+    assert is_phone(value, bare_digits=True) is bare
+
+
+@pytest.mark.parametrize(
+    ("name", "phone"),
+    [
+        ("phone", True),
+        ("customer_phone_no", True),
+        ("PhoneNumber", True),
+        ("mobileNo", True),
+        ("tel", True),
+        ("fax_number", True),
+        ("cell", True),
+        ("Tel-Nr", True),
+        ("hotel", False),
+        ("intel_id", False),
+        ("cancellation_reason", False),
+        ("order_id", False),
+        ("zip", False),
+        ("", False),
+    ],
+)
+def test_is_phone_column_name(name: str, phone: bool) -> None:
+    assert is_phone_column_name(name) is phone
 
 
 @pytest.mark.parametrize("value", VALID_IBANS)
@@ -271,6 +313,60 @@ def test_integers_only_count_as_cards() -> None:
     assert classify_column([4111111111111111, 5555555555554444]).pii_class is PiiClass.PAYMENT_CARD
     # Ten-digit integers would pass as phone strings; as numbers they are ids.
     assert classify_column([4155552671, 3035551234]).pii_class is None
+
+
+def test_ids_amounts_and_zip_codes_are_not_phones() -> None:
+    rng = random.Random(6)
+    order_ids = [str(rng.randrange(10**9, 10**10)) for _ in range(300)]
+    amounts = [str(rng.randrange(10**6, 10**8)) for _ in range(300)]
+    zip_codes = [f"{rng.randrange(10000, 99999)}-{rng.randrange(1000, 9999)}" for _ in range(300)]
+    for values in (order_ids, amounts, zip_codes):
+        assert classify_column(values).pii_class is None
+        assert classify_column(values, column_name="order_id").pii_class is None
+    # The same digits in a column named for phones are phone numbers.
+    assert classify_column(order_ids, column_name="phone").pii_class is PiiClass.PHONE
+    assert classify_column(order_ids, column_name="customerMobile").pii_class is PiiClass.PHONE
+    # ... but a ZIP+4 code stays no phone whatever the column is called.
+    assert classify_column(zip_codes, column_name="phone").pii_class is None
+
+
+def test_phone_numbers_in_phone_layouts_are_found_without_a_name() -> None:
+    rng = random.Random(8)
+    layouts = [
+        [f"+1{rng.randrange(2*10**9, 10**10)}" for _ in range(100)],
+        [f"({rng.randrange(100, 999)}) {rng.randrange(100, 999)}-{rng.randrange(1000, 9999)}"
+         for _ in range(100)],
+        [f"0{rng.randrange(150, 179)} {rng.randrange(10**6, 10**7)}" for _ in range(100)],
+    ]  # fmt: skip
+    for values in layouts:
+        assert classify_column(values).pii_class is PiiClass.PHONE, values[0]
+
+
+def test_integer_phone_column_needs_the_name_hint() -> None:
+    numbers = [4155552671, 3035551234, 2125550199] * 10
+    assert classify_column(numbers).pii_class is None
+    assert classify_column(numbers, column_name="mobile").pii_class is PiiClass.PHONE
+    cards = [4111111111111111, 5555555555554444]
+    assert classify_column(cards, column_name="phone").pii_class is PiiClass.PAYMENT_CARD
+
+
+def test_classify_frame_uses_column_names_unless_told_not_to() -> None:
+    digits = [str(4155550000 + i) for i in range(50)]
+    frame = pd.DataFrame({"phone": digits, "order_id": digits})
+    found = classify_frame(frame)
+    assert found["phone"].pii_class is PiiClass.PHONE
+    assert found["order_id"].pii_class is None
+    assert classify_frame(frame, use_column_names=False)["phone"].pii_class is None
+    table = pa.table({"tel": pa.array([4155552671, 3035551234]), "n": [4155552671, 3035551234]})
+    assert {k: v.pii_class for k, v in classify_frame(table).items()} == {
+        "tel": PiiClass.PHONE,
+        "n": None,
+    }
+
+
+def test_classify_column_rejects_a_non_string_column_name() -> None:
+    with pytest.raises(InvalidArgument, match="column_name must be a string, got int"):
+        classify_column(["a@b.com"], column_name=3)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
 import json
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlsteward.errors import InvalidArgument
-from mlsteward.profiles._profile import (
+from mlsteward.profiles import (
     ColumnProfile,
     DatasetProfile,
     profile_frame,
     profile_parquet,
 )
 
+DATA = Path(__file__).parent / "data"
 EXACT = ("count", "null_count", "type_counts", "min", "max", "numeric_count", "pii")
 
 
@@ -127,23 +130,84 @@ def test_sketch_fields_stay_within_error_bounds_after_merging() -> None:
         assert abs(estimate - true) < 0.05 * len(valid)
 
 
-def test_pii_columns_keep_no_raw_values_in_frequent_items() -> None:
-    frame = _frame(2_000)
-    profile = profile_frame(frame, pii_columns=["email", "cat"])
-    for name in ("email", "cat"):
+def _raw_traces(value: object) -> list[bytes]:
+    """The ways a raw value could show up in serialized JSON or inside a decoded sketch."""
+    if isinstance(value, str):
+        return [value.encode()]
+    assert isinstance(value, int | float)
+    traces = [repr(value).encode(), struct.pack("<d", float(value))]
+    if isinstance(value, int):
+        traces.append(struct.pack("<q", value))
+    return traces
+
+
+def _serialized_bytes(profile: DatasetProfile) -> bytes:
+    """The profile's JSON plus every base64 sketch in it, decoded."""
+    data = profile.to_dict()
+    decoded = [
+        base64.b64decode(field)
+        for column in data["columns"].values()
+        for field in (column["kll"], column["hll"], column["frequent"])
+        if field is not None
+    ]
+    return json.dumps(data).encode() + b"".join(decoded)
+
+
+def test_pii_columns_keep_no_raw_values_anywhere() -> None:
+    rng = np.random.default_rng(5)
+    salaries = np.round(rng.uniform(30_000, 90_000, 500), 3) + 0.125
+    account_ids = rng.integers(10**11, 10**12, 500)
+    emails = [f"person{i}.secret@example.com" for i in range(500)]
+    frame = pd.DataFrame({"salary": salaries, "account": account_ids, "email": emails})
+    pii = ["salary", "account", "email"]
+    profile = profile_frame(frame, pii_columns=pii)
+    blob = _serialized_bytes(profile) + json.dumps(profile.summary()).encode()
+    raw: list[object] = [*salaries.tolist(), *account_ids.tolist(), *emails]
+    leaked = [value for value in raw if any(trace in blob for trace in _raw_traces(value))]
+    assert leaked == []
+    for name in pii:
         col = profile.columns[name]
         assert col.pii
+        assert (col.min, col.max, col.mean, col.variance) == (None, None, None, None)
+        assert col.quantile(0.5) is None
+        assert col.histogram(5).counts == ()
         assert col.frequent(10) == []
-        assert col.to_dict()["frequent"] is None
-        assert col.min is None
-        assert col.max is None
-    serialized = json.dumps(profile.to_dict())
-    assert "example.com" not in serialized
+        assert col.count == 500
+        assert col.distinct_estimate() == pytest.approx(500, rel=0.05)
+    assert profile.columns["salary"].type_counts["float"] == 500
+
+    # The same data as a non-PII profile does leak them, so the check above can fail.
+    plain = profile_frame(frame)
+    plain_blob = _serialized_bytes(plain)
+    assert any(trace in plain_blob for trace in _raw_traces(float(salaries.max())))
+    assert any(trace in plain_blob for trace in _raw_traces(emails[0]))
+
     # Merging with a non-PII profile of the same column must not bring values back.
-    plain = profile_frame(frame).columns["cat"]
-    assert plain.frequent(1) != []
-    assert plain.merge(profile.columns["cat"]).frequent(10) == []
-    assert profile.columns["cat"].merge(plain).to_dict()["frequent"] is None
+    merged = plain.merge(profile)
+    assert all(merged.columns[name].pii for name in pii)
+    merged_blob = _serialized_bytes(merged)
+    assert not any(trace in merged_blob for trace in _raw_traces(float(salaries.max())))
+    assert not any(trace in merged_blob for trace in _raw_traces(emails[0]))
+    assert merged.columns["account"].count == 1000
+
+
+def test_schema_version_1_profiles_still_load_and_drop_pii_raw_values() -> None:
+    data = json.loads((DATA / "dataset_profile_v1.json").read_text())
+    assert data["schema_version"] == 1
+    assert data["columns"]["salary"]["max"] == 95321.75  # the old format kept it
+    profile = DatasetProfile.from_dict(data)
+    amount = profile.columns["amount"]
+    assert (amount.count, amount.null_count, amount.min, amount.max) == (6, 1, 3.5, 99.25)
+    assert amount.quantile(0.0) == 3.5
+    assert profile.columns["code"].frequent(1) == [("3", 3)]
+    salary = profile.columns["salary"]
+    assert salary.pii
+    assert (salary.min, salary.max, salary.mean, salary.quantile(0.5)) == (None,) * 4
+    assert salary.distinct_estimate() == pytest.approx(5)
+    again = profile.to_dict()
+    assert again["schema_version"] == 2
+    assert b"95321.75" not in json.dumps(again).encode()
+    assert struct.pack("<d", 95321.75) not in _serialized_bytes(profile)
 
 
 def test_parquet_streaming_matches_in_memory(tmp_path: Path) -> None:
@@ -159,6 +223,9 @@ def test_parquet_streaming_matches_in_memory(tmp_path: Path) -> None:
     for name, col in in_memory.columns.items():
         assert _close(streamed.columns[name].mean, col.mean)
         assert _close(streamed.columns[name].variance, col.variance)
+        # Batches feed the HLL sketch exactly what one pass would: the same estimate, bitwise.
+        assert streamed.columns[name].distinct_estimate() == col.distinct_estimate(), name
+    assert streamed.columns["cat"].frequent(4) == in_memory.columns["cat"].frequent(4)
 
 
 def test_round_trip_through_json_keeps_every_reader() -> None:
@@ -274,7 +341,7 @@ def test_dataset_merge_keeps_columns_present_on_one_side() -> None:
     ("change", "message"),
     [
         ({"type": "mlsteward.suite"}, "expected type"),
-        ({"schema_version": 2}, "schema_version 2 is not supported"),
+        ({"schema_version": 3}, "schema_version 3 is not supported"),
         ({"schema_version": None}, "schema_version None is not supported"),
         ({"count": -1}, "'count' must be a non-negative integer"),
         ({"count": 999}, "inconsistent"),
@@ -308,7 +375,9 @@ def test_missing_field_and_bad_dataset_dicts_are_rejected() -> None:
 
 @pytest.mark.parametrize("data", [[1, 2, 3], {"a": [1]}, np.zeros(3), "frame", None])
 def test_non_frame_input_is_rejected(data: object) -> None:
-    with pytest.raises(InvalidArgument, match="pandas DataFrame or a pyarrow Table"):
+    with pytest.raises(
+        InvalidArgument, match="profile_frame takes a pandas DataFrame, a Polars DataFrame"
+    ):
         profile_frame(data)
 
 

@@ -339,7 +339,6 @@ def test_missing_things_are_html_404_pages(client: TestClient) -> None:
     ("path", "subsystem"),
     [
         ("/deployments", "packaging and serving"),
-        ("/datasets", "data"),
         ("/monitoring", "monitoring"),
     ],
 )

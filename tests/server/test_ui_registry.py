@@ -693,7 +693,12 @@ def test_the_policy_editor_shows_the_current_conditions(app: TestClient, seeded:
     ticked = re.findall(r'name="condition" value="([^"]+)" checked', editor)
     offered = re.findall(r'name="condition" value="([^"]+)"', editor)
     assert ticked == ["approval"]
-    assert offered == ["approval", "clean_scan", "signed_package"]  # parameterless types
+    assert offered == [  # parameterless types, plugins included
+        "approval",
+        "clean_scan",
+        "signed_package",
+        "training_data_validated",
+    ]
     assert re.findall(r'name="metric_name" value="([^"]*)"', editor) == ["latency_ms", "", ""]
     assert re.findall(r'name="metric_threshold" value="([^"]*)"', editor) == ["250", "", ""]
     assert '<option value="metric_at_most" selected>' in editor

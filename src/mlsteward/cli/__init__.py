@@ -17,12 +17,15 @@ from ..errors import StewardError
 from ._artifacts import artifacts_app
 from ._audit import audit_app
 from ._blobs import blobs_app
+from ._catalog import catalog_app
 from ._config import config_app
+from ._data import data_app
 from ._db import db_app
 from ._experiments import experiments_app
 from ._extras import missing_extra
 from ._gc import gc
 from ._keys import keys_app
+from ._lineage import lineage_app
 from ._models import models_app
 from ._output import print_error
 from ._package import package_app
@@ -31,6 +34,7 @@ from ._runs import runs_app
 from ._server import server
 from ._tokens import tokens_app
 from ._users import users_app
+from ._validate import suites_app, validate_command
 
 __all__ = ["app", "main"]
 
@@ -101,6 +105,11 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(models_app, name="models")
 app.add_typer(package_app, name="package")
+app.command("validate")(validate_command)
+app.add_typer(suites_app, name="suites")
+app.add_typer(data_app, name="data")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(lineage_app, name="lineage")
 
 
 def main() -> None:

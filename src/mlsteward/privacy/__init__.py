@@ -12,6 +12,7 @@ from ._pii import is_ipv4 as is_ipv4
 from ._pii import is_ipv6 as is_ipv6
 from ._pii import is_payment_card as is_payment_card
 from ._pii import is_phone as is_phone
+from ._pii import is_phone_column_name as is_phone_column_name
 from ._pii import mask_value as mask_value
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "is_ipv6",
     "is_payment_card",
     "is_phone",
+    "is_phone_column_name",
     "mask_value",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "is_ipv6",
     "is_payment_card",
     "is_phone",
+    "is_phone_column_name",
     "mask_value",
 ]
 
@@ -79,15 +80,27 @@ def is_email(value: str) -> bool:
 _PHONE_CHARS = re.compile(r"\+?[0-9()\-. ]+")
 _DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")
 _DECIMAL_LIKE = re.compile(r"\d+\.\d+")
+# 1 234 567 / 1.234.567 / 12-345-678: a number written with thousands separators.
+_THOUSANDS_LIKE = re.compile(r"[1-9]\d{0,2}(?:([ .\-])\d{3})(?:\1\d{3})*")
+_ZIP_PLUS_4 = re.compile(r"\d{5}-\d{4}")
+# Column names that make a bare digit run a phone number (see ``classify_column``): words of
+# the name (split at non-letters and camelCase), or these stems anywhere ("phonenumber").
+_PHONE_WORDS = frozenset({"tel", "tele", "telephone", "cell", "fax", "msisdn", "handy"})
+_PHONE_STEMS = ("phone", "mobile")
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
-def is_phone(value: str) -> bool:
-    """Whether ``value`` is a phone number in E.164 or a common national format.
+def is_phone(value: str, *, bare_digits: bool = False) -> bool:
+    """Whether ``value`` is a phone number in E.164 or a common national layout.
 
-    Only digits, a leading ``+``, one pair of parentheses, ``-``, ``.`` and spaces are allowed;
-    after removing those separators 7-15 digits must remain, not all the same digit. Dates
-    (``2024-01-31``, ``31.01.2024``) and decimal numbers (``1234567.89``) are not phone numbers.
-    Note that a bare 7-15 digit string passes: on its own it cannot be told from an id.
+    Only digits, a leading ``+``, one pair of parentheses, ``-``, ``.`` and spaces are allowed,
+    and 7-15 digits must remain, not all the same digit. The value must also *look* like a
+    phone number: a leading ``+`` (``+14155552671``), an area code in parentheses
+    (``(030) 123-4567``) or at least two digit groups split by separators (``555.123.4567``,
+    ``0170 1234567``). A bare digit run (``4155552671``) is an id, an amount or a zip code as
+    often as a phone number, so it only passes with ``bare_digits=True`` (what a column named
+    "phone" implies). Dates (``2024-01-31``), decimals (``1234567.89``) and numbers with
+    thousands separators (``1 234 567``) and ZIP+4 codes (``94103-1234``) are never phone numbers.
     """
     if not isinstance(value, str) or len(value) > 40:
         return False
@@ -101,7 +114,31 @@ def is_phone(value: str) -> bool:
     if _DATE_LIKE.fullmatch(text) or _DECIMAL_LIKE.fullmatch(text):
         return False
     digits = re.sub(r"\D", "", text)
-    return 7 <= len(digits) <= 15 and len(set(digits)) > 1
+    if not 7 <= len(digits) <= 15 or len(set(digits)) == 1:
+        return False
+    if text.startswith("+") or "(" in text:
+        return True
+    if text.isdigit():
+        return bare_digits
+    groups = [group for group in re.split(r"[\-. ]+", text) if group]
+    return (
+        len(groups) >= 2 and not _THOUSANDS_LIKE.fullmatch(text) and not _ZIP_PLUS_4.fullmatch(text)
+    )
+
+
+def is_phone_column_name(name: str) -> bool:
+    """Whether a column name says it holds phone numbers.
+
+    True when the name contains "phone" or "mobile", or has a word "tel", "telephone", "cell",
+    "fax", "msisdn" or "handy" (``customer_phone``, ``mobileNo``, ``tel``, ``fax_number``; not
+    ``hotel`` or ``cancellation``).
+    """
+    if not isinstance(name, str) or len(name) > _MAX_LEN:
+        return False
+    lowered = name.lower()
+    if any(stem in lowered for stem in _PHONE_STEMS):
+        return True
+    return any(word.lower() in _PHONE_WORDS for word in _NAME_WORD.findall(name))
 
 
 # --------------------------------------------------------------------------- IBAN
@@ -252,6 +289,7 @@ _SPECIFICITY: tuple[tuple[PiiClass, Callable[[str], bool]], ...] = (
     (PiiClass.IP_ADDRESS, _is_ip),
     (PiiClass.PHONE, is_phone),
 )
+_PHONE_DIGITS = range(7, 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +328,7 @@ def classify_column(
     sample_size: int = 1000,
     threshold: float = 0.8,
     seed: int = 0,
+    column_name: str | None = None,
 ) -> ColumnClassification:
     """Suggest the PII class of a column from a deterministic sample of its values.
 
@@ -300,6 +339,10 @@ def classify_column(
     the leading zeros and ``+`` of phone numbers; other values never match. A class is assigned
     when at least ``threshold`` of the sample matches it; among several, the most specific wins
     (payment card, IBAN, email, IP address, phone).
+
+    ``column_name`` is an optional hint: when it says the column holds phone numbers (see
+    :func:`is_phone_column_name`), bare 7-15 digit strings and integers count as phones too;
+    otherwise they never do, since ids, amounts and zip codes look the same.
 
     Raises :class:`~mlsteward.errors.InvalidArgument` when ``sample_size < 1``, ``threshold`` is
     not in ``(0, 1]`` or ``values`` is a string (a column is an iterable of values).
@@ -313,6 +356,9 @@ def classify_column(
         raise InvalidArgument(f"sample_size must be a positive integer, got {sample_size!r}")
     if not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
         raise InvalidArgument(f"threshold must be in (0, 1], got {threshold!r}")
+    if column_name is not None and not isinstance(column_name, str):
+        raise InvalidArgument(f"column_name must be a string, got {type(column_name).__name__}")
+    phone_named = column_name is not None and is_phone_column_name(column_name)
     try:
         present = [value for value in values if not _is_missing(value)]
     except TypeError as exc:
@@ -331,14 +377,14 @@ def classify_column(
     for value in present:
         if isinstance(value, str):
             for pii_class, validator in _SPECIFICITY:
-                if validator(value):
+                bare_phone = pii_class is PiiClass.PHONE and phone_named
+                if validator(value) or (bare_phone and is_phone(value, bare_digits=True)):
                     matches[pii_class] += 1
-        elif (
-            isinstance(value, numbers.Integral)
-            and not isinstance(value, bool)
-            and is_payment_card(int(value))
-        ):
-            matches[PiiClass.PAYMENT_CARD] += 1
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            if is_payment_card(int(value)):
+                matches[PiiClass.PAYMENT_CARD] += 1
+            if phone_named and is_phone(str(int(value)), bare_digits=True):
+                matches[PiiClass.PHONE] += 1
 
     count = len(present)
     for pii_class, _ in _SPECIFICITY:
@@ -384,6 +430,7 @@ def classify_frame(
     sample_size: int = 1000,
     threshold: float = 0.8,
     seed: int = 0,
+    use_column_names: bool = True,
 ) -> dict[str, ColumnClassification]:
     """Suggest a PII class for every column of a pandas ``DataFrame`` or pyarrow ``Table``.
 
@@ -392,6 +439,8 @@ def classify_frame(
     integer columns, which can only be found to hold payment cards. Other columns (floats, bools,
     dates, binary, nested) get ``ColumnClassification(None, 0.0, 0)``: floats above 2**53 cannot
     hold a 16-digit card number exactly. Keys are the column names as strings, in column order.
+    With ``use_column_names`` (the default) each name is passed to :func:`classify_column` as
+    its ``column_name`` hint, so a column named e.g. "phone" may hold bare digit phone numbers.
 
     Raises :class:`~mlsteward.errors.InvalidArgument` for anything that is not a DataFrame or
     Table, for duplicate column names and for the bad parameters :func:`classify_column` rejects.
@@ -419,7 +468,13 @@ def classify_frame(
         name: (
             ColumnClassification(None, 0.0, 0)
             if values is None
-            else classify_column(values, sample_size=sample_size, threshold=threshold, seed=seed)
+            else classify_column(
+                values,
+                sample_size=sample_size,
+                threshold=threshold,
+                seed=seed,
+                column_name=name if use_column_names else None,
+            )
         )
         for name, values in columns
     }

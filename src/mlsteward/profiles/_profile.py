@@ -8,66 +8,67 @@ frequent items come from Apache DataSketches sketches, which merge within their 
 
 * quantiles: KLL, k=200, normalised rank error about 1.65 % (99 % confidence);
 * distinct count: HyperLogLog, lg_k=12, relative error about 1.6 % (one standard deviation);
-* frequent items: frequent-items sketch, lg_max_k=8, over the values cast to strings.
+* frequent items: frequent-items sketch, lg_max_k=8, over the values cast to strings, for
+  integer, string, boolean and date/time values. Float values get none: the top "values" of a
+  continuous column are noise, the histogram and quantiles describe it, and counting them cost
+  most of a profile's time. An item's count is exact while a column has at most 192 distinct
+  values per batch; beyond that it is under-estimated by at most the reported offset.
 
 NaN counts as a null, as in pandas. Integers and floats both feed the numeric fields (as float64,
 so integers beyond 2**53 lose precision in mean, variance and quantiles; min and max stay exact).
 
-Columns named in ``pii_columns`` keep no raw values in the frequent-items sketch (it stays empty
-and merging with a PII profile empties it) and have no string min/max (no column has one). Their
-numeric min/max and the values the KLL sketch retains *are* raw values: do not mark a column as
-non-PII only because it is numeric.
+A PII column (named in ``pii_columns``) keeps no raw value and nothing computed from a few of
+them: count, nulls, type counts and the distinct estimate (HyperLogLog keeps hashes only) stay;
+min, max, mean, variance, quantiles, histogram and frequent items are absent, and merging a PII
+profile with a non-PII one gives a PII profile.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from ..errors import InvalidArgument, MissingExtra
+from ..errors import InvalidArgument
+from . import _format as fmt
+from ._sketches import (
+    FREQUENT_LG_MAX_K,
+    HLL_LG_K,
+    feed_hll_items,
+    feed_hll_numbers,
+    frequent_batch_sketch,
+    numeric_top_counts,
+    string_top_counts,
+)
 
 try:
     import datasketches as ds
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 except ImportError as exc:  # pragma: no cover - depends on the environment
+    from ..errors import MissingExtra
+
     raise MissingExtra(
         "profiles need pyarrow and datasketches: pip install 'mlsteward[data]'"
     ) from exc
 
 __all__ = [
-    "COLUMN_PROFILE_TYPE",
-    "DATASET_PROFILE_TYPE",
-    "SCHEMA_VERSION",
+    "KLL_K",
+    "SUMMARY_QUANTILES",
+    "TYPE_NAMES",
     "ColumnProfile",
     "DatasetProfile",
     "Histogram",
-    "profile_frame",
-    "profile_parquet",
 ]
 
-COLUMN_PROFILE_TYPE: Final = "mlsteward.column_profile"
-DATASET_PROFILE_TYPE: Final = "mlsteward.dataset_profile"
-SCHEMA_VERSION: Final = 1
-
 KLL_K: Final = 200
-HLL_LG_K: Final = 12
-FREQUENT_LG_MAX_K: Final = 8
 TYPE_NAMES: Final = ("int", "float", "string", "bool", "datetime", "other")
+SUMMARY_QUANTILES: Final = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _NUMERIC: Final = frozenset({"int", "float"})
-_DEFAULT_BATCH_ROWS: Final = 65_536
-# pandas.api.types.infer_dtype results Arrow converts without coercing one type into another.
-_HOMOGENEOUS: Final = frozenset(
-    {"empty", "string", "integer", "floating", "boolean", "datetime", "datetime64", "date"}
-)
+_KLL_SLICE: Final = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +79,6 @@ class Histogram:
     counts: tuple[float, ...]
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: object, field: str) -> bytes:
-    if not isinstance(text, str):
-        raise InvalidArgument(f"profile field {field!r} must be a base64 string")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise InvalidArgument(f"profile field {field!r} is not valid base64") from exc
-
-
-def _deserialize(cls: Any, data: bytes, field: str) -> Any:
-    try:
-        return cls.deserialize(data)
-    except (ValueError, IndexError, RuntimeError) as exc:
-        raise InvalidArgument(
-            f"profile field {field!r} is not a serialized sketch ({exc}); "
-            "the profile file is corrupt or was not written by mlsteward"
-        ) from exc
-
-
 def _kind_of(dtype: pa.DataType) -> str:
     if pa.types.is_boolean(dtype):
         return "bool"
@@ -108,50 +86,29 @@ def _kind_of(dtype: pa.DataType) -> str:
         return "int"
     if pa.types.is_floating(dtype):
         return "float"
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+    if (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    ):
         return "string"
     if pa.types.is_temporal(dtype) and not pa.types.is_duration(dtype):
         return "datetime"
     return "other"
 
 
-def _check_version(data: Mapping[str, Any], type_tag: str) -> None:
-    if not isinstance(data, Mapping):
-        raise InvalidArgument(f"a {type_tag} must be a mapping, got {type(data).__name__}")
-    if data.get("type") != type_tag:
-        raise InvalidArgument(f"expected type {type_tag!r}, got {data.get('type')!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise InvalidArgument(
-            f"{type_tag} schema_version {data.get('schema_version')!r} is not supported "
-            f"(this release reads {SCHEMA_VERSION}); upgrade mlsteward to read it"
-        )
-
-
-def _number(value: object, field: str, *, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"profile field {field!r} must be a number, got {value!r}")
-    return value
-
-
-def _count(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgument(f"profile field {field!r} must be a non-negative integer")
-    return value
-
-
 class ColumnProfile:
     """The mergeable summary of one column.
 
-    Build one with :func:`profile_frame` or :func:`profile_parquet`, or start from
-    ``ColumnProfile()`` and feed Arrow arrays with :meth:`update`. ``merge`` returns a new
-    profile and leaves both inputs untouched; it is associative and commutative.
+    Build one with :func:`profile_frame`, :func:`profile_parquet` or :func:`profile_spark`, or
+    start from ``ColumnProfile()`` and feed Arrow arrays with :meth:`update`. ``merge`` returns a
+    new profile and leaves both inputs untouched; it is associative and commutative.
     """
 
     __slots__ = (
         "_freq",
         "_hll",
+        "_hll_floor",
         "_kll",
         "_m2",
         "_max",
@@ -174,39 +131,46 @@ class ColumnProfile:
         self._numeric_count = 0
         self._mean = 0.0
         self._m2 = 0.0
-        self._kll: Any = ds.kll_doubles_sketch(KLL_K)
+        self._kll: Any = None if pii else ds.kll_doubles_sketch(KLL_K)
         self._hll: Any = ds.hll_sketch(HLL_LG_K)
-        self._freq: Any = ds.frequent_strings_sketch(FREQUENT_LG_MAX_K)
+        self._hll_floor: np.ndarray | None = None  # see _sketches.feed_hll_numbers
+        self._freq: Any = None if pii else ds.frequent_strings_sketch(FREQUENT_LG_MAX_K)
 
     # -- exact fields -------------------------------------------------------------------------
 
     @property
     def min(self) -> int | float | None:
-        """Smallest numeric value, or None when the column has no numbers."""
+        """Smallest numeric value, or None when the column has no numbers or is PII."""
         return self._min
 
     @property
     def max(self) -> int | float | None:
-        """Largest numeric value, or None when the column has no numbers."""
+        """Largest numeric value, or None when the column has no numbers or is PII."""
         return self._max
 
     @property
     def mean(self) -> float | None:
-        """Mean of the numeric values, or None when there are none."""
-        return self._mean if self._numeric_count else None
+        """Mean of the numeric values, or None when there are none or the column is PII."""
+        return self._mean if self._numeric_count and not self.pii else None
 
     @property
     def variance(self) -> float | None:
-        """Population variance (ddof=0) of the numeric values, or None when there are none."""
-        return self._m2 / self._numeric_count if self._numeric_count else None
+        """Population variance (ddof=0) of the numeric values; None if none or PII."""
+        return self._m2 / self._numeric_count if self._numeric_count and not self.pii else None
+
+    @property
+    def inferred_type(self) -> str | None:
+        """The most common value type (see ``type_counts``), None when there are no values."""
+        best = max(TYPE_NAMES, key=lambda t: self.type_counts[t])
+        return best if self.type_counts[best] else None
 
     # -- sketch readers -----------------------------------------------------------------------
 
     def quantile(self, q: float) -> float | None:
-        """The approximate ``q``-quantile (0 <= q <= 1) of the numeric values, None if none."""
+        """The approximate ``q``-quantile (0 <= q <= 1) of the numeric values; None if none/PII."""
         if not 0.0 <= q <= 1.0 or math.isnan(q):
             raise InvalidArgument(f"quantile q must be between 0 and 1, got {q!r}")
-        if self._kll.is_empty():
+        if self._kll is None or self._kll.is_empty():
             return None
         return float(self._kll.get_quantile(q))
 
@@ -215,10 +179,13 @@ class ColumnProfile:
         return float(self._hll.get_estimate())
 
     def frequent(self, n: int = 10) -> list[tuple[str, int]]:
-        """Up to ``n`` most frequent values (as strings) with estimated counts; [] for PII."""
+        """Up to ``n`` most frequent values (as strings) with estimated counts; [] for PII.
+
+        Estimates never under-count (DataSketches' NO_FALSE_NEGATIVES); floats are not counted.
+        """
         if n < 0:
             raise InvalidArgument(f"n must be non-negative, got {n}")
-        if self.pii or self._freq.is_empty():
+        if self._freq is None or self._freq.is_empty():
             return []
         items = self._freq.get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
         ranked = sorted(((str(i[0]), int(i[1])) for i in items), key=lambda t: (-t[1], t[0]))
@@ -228,11 +195,12 @@ class ColumnProfile:
         """An equal-width histogram of the numeric values between min and max.
 
         Derived from the KLL sketch at read time, so it is as mergeable as the sketch; counts
-        are estimates within the sketch's rank error times the count. Empty when no numbers.
+        are estimates within the sketch's rank error times the count. Empty when no numbers
+        and for PII columns.
         """
         if not 1 <= bins <= 10_000:
             raise InvalidArgument(f"bins must be between 1 and 10000, got {bins}")
-        if self._kll.is_empty() or self._min is None or self._max is None:
+        if self._kll is None or self._kll.is_empty() or self._min is None or self._max is None:
             return Histogram(edges=(), counts=())
         lo, hi = float(self._min), float(self._max)
         n = float(self._kll.n)
@@ -245,6 +213,44 @@ class ColumnProfile:
             edges=tuple(float(e) for e in edges), counts=tuple(float(p) * n for p in pmf)
         )
 
+    def summary(self, *, bins: int = 10, top: int = 10) -> dict[str, Any]:
+        """A JSON-ready dict of what a UI or a diff shows; see docs/data.md, "Profiles".
+
+        Keys: ``count``, ``null_count``, ``null_fraction``, ``inferred_type``,
+        ``type_counts``, ``pii``, ``min``, ``max``, ``mean``, ``stdev`` (population),
+        ``distinct_estimate``, ``quantiles`` ({"p01": ...} for 1, 5, 25, 50, 75, 95, 99 %),
+        ``histogram`` ({"edges", "counts"}, ``bins`` equal-width bins, or None) and
+        ``frequent`` (up to ``top`` ``[value, count]`` pairs). Missing statistics (no numbers,
+        PII, infinite bounds) are None.
+        """
+        if not 0 <= top <= 1000:
+            raise InvalidArgument(f"top must be between 0 and 1000, got {top}")
+        hist = self.histogram(bins)
+        finite_hist = bool(hist.counts) and all(math.isfinite(e) for e in hist.edges)
+        variance = self.variance
+        quantiles = {
+            f"p{round(q * 100):02d}": fmt.finite_or_none(self.quantile(q))
+            for q in SUMMARY_QUANTILES
+        }
+        return {
+            "count": self.count,
+            "null_count": self.null_count,
+            "null_fraction": self.null_count / self.count if self.count else None,
+            "inferred_type": self.inferred_type,
+            "type_counts": dict(self.type_counts),
+            "pii": self.pii,
+            "min": fmt.finite_or_none(self._min),
+            "max": fmt.finite_or_none(self._max),
+            "mean": fmt.finite_or_none(self.mean),
+            "stdev": fmt.finite_or_none(math.sqrt(variance) if variance is not None else None),
+            "distinct_estimate": self.distinct_estimate(),
+            "quantiles": quantiles if self.quantile(0.5) is not None else None,
+            "histogram": (
+                {"edges": list(hist.edges), "counts": list(hist.counts)} if finite_hist else None
+            ),
+            "frequent": [[value, n] for value, n in self.frequent(top)],
+        }
+
     # -- building -----------------------------------------------------------------------------
 
     def update(self, values: pa.Array | pa.ChunkedArray) -> None:
@@ -256,49 +262,78 @@ class ColumnProfile:
     def _update_array(self, arr: pa.Array) -> None:
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
+        if pa.types.is_string_view(arr.type):
+            arr = arr.cast(pa.large_string())
         total = len(arr)
-        values = pc.drop_null(arr)
+        values = pc.drop_null(arr) if arr.null_count else arr
         kind = _kind_of(arr.type)
-        if kind == "float":
-            values = values.filter(pc.invert(pc.is_nan(values)))
-        self.count += total
-        self.null_count += total - len(values)
-        self.type_counts[kind] += len(values)
-        if len(values) == 0 or kind == "other":
-            return
+        numbers: np.ndarray | None = None
         if kind in _NUMERIC:
-            self._add_numeric(values)
-        if kind == "datetime":
-            keys = pc.unique(pc.cast(values, pa.string())).to_pylist()
-        elif kind == "bool":
-            keys = pc.unique(pc.cast(values, pa.int8())).to_numpy().tolist()
+            numbers = values.to_numpy(zero_copy_only=False)
+            if kind == "float":
+                nan = np.isnan(numbers)
+                if nan.any():
+                    numbers = numbers[~nan]
+        valid = len(numbers) if numbers is not None else len(values)
+        self.count += total
+        self.null_count += total - valid
+        self.type_counts[kind] += valid
+        if valid == 0 or kind == "other":
+            return
+        if numbers is not None:
+            self._add_numbers(numbers, kind)
         elif kind == "string":
-            keys = pc.unique(values).to_pylist()
-        else:
-            keys = pc.unique(values).to_numpy().tolist()
-        for key in keys:  # one call per distinct value in the batch: the binding has no array form
-            self._hll.update(key)
-        if not self.pii:
-            counts = pc.value_counts(pc.cast(values, pa.string()))
-            items = counts.field("values").to_pylist()
-            weights = counts.field("counts").to_numpy().tolist()
-            for item, weight in zip(items, weights, strict=True):
-                self._freq.update(item, weight)
+            top, counts, offset, distinct = string_top_counts(values)
+            feed_hll_items(self._hll, distinct)
+            self._add_frequent(top, counts, valid, offset)
+        elif kind == "bool":
+            flags = pc.cast(values, pa.int8()).to_numpy(zero_copy_only=False)
+            top_flags, counts, offset = numeric_top_counts(flags)
+            feed_hll_items(self._hll, sorted(top_flags.tolist()))
+            self._add_frequent(["true" if f else "false" for f in top_flags], counts, valid, offset)
+        else:  # datetime: counted on the integer representation, named by Arrow's string cast
+            width = pa.int32() if arr.type.bit_width == 32 else pa.int64()
+            raw = values.view(width).to_numpy(zero_copy_only=False)
+            feed_hll_items(self._hll, pc.cast(pc.unique(values), pa.string()).to_pylist())
+            top_raw, counts, offset = numeric_top_counts(raw)
+            names = pc.cast(pa.array(top_raw, type=width).view(arr.type), pa.string())
+            self._add_frequent(names.to_pylist(), counts, valid, offset)
 
-    def _add_numeric(self, values: pa.Array) -> None:
-        # The binding's array overload only accepts writable, C-contiguous float64 arrays.
-        x = np.require(values.to_numpy(zero_copy_only=False), np.float64, ["C", "W"])
-        bounds = pc.min_max(values)
-        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
-        self._min = lo if self._min is None else min(self._min, lo)
-        self._max = hi if self._max is None else max(self._max, hi)
+    def _add_numbers(self, x: np.ndarray, kind: str) -> None:
         n_b = len(x)
-        mean_b = float(x.mean())
-        m2_b = float(np.square(x - mean_b).sum())
-        self._numeric_count, self._mean, self._m2 = _chan(
-            self._numeric_count, self._mean, self._m2, n_b, mean_b, m2_b
-        )
-        self._kll.update(x)
+        as_float = np.require(x, np.float64, ["C", "W"])  # the KLL binding needs this layout
+        if not self.pii:
+            lo, hi = x.min(), x.max()
+            lo_v, hi_v = (int(lo), int(hi)) if kind == "int" else (float(lo), float(hi))
+            self._min = lo_v if self._min is None else min(self._min, lo_v)
+            self._max = hi_v if self._max is None else max(self._max, hi_v)
+            with np.errstate(invalid="ignore", over="ignore"):  # infinities give inf/NaN here
+                mean_b = float(as_float.mean())
+                centred = as_float - mean_b
+                m2_b = float(np.dot(centred, centred))
+            self._numeric_count, self._mean, self._m2 = _chan(
+                self._numeric_count, self._mean, self._m2, n_b, mean_b, m2_b
+            )
+            # The binding holds the GIL for a whole array: feed it in slices so that other
+            # columns' NumPy and Arrow work runs in between (same updates, same order).
+            for start in range(0, n_b, _KLL_SLICE):
+                self._kll.update(as_float[start : start + _KLL_SLICE])
+        else:
+            self._numeric_count += n_b
+        if kind == "int":
+            # uint64 goes in by its int64 bit pattern: the binding takes no larger integers,
+            # and within one unsigned column the patterns are as distinct as the values.
+            hashable = x.view(np.int64) if x.dtype == np.uint64 else x.astype(np.int64, copy=False)
+            self._hll_floor = feed_hll_numbers(self._hll, hashable, self._hll_floor)
+            if self._freq is not None:
+                top, counts, offset = numeric_top_counts(x)
+                self._add_frequent([str(v) for v in top.tolist()], counts, n_b, offset)
+        else:
+            self._hll_floor = feed_hll_numbers(self._hll, as_float, self._hll_floor)
+
+    def _add_frequent(self, items: list[str], counts: np.ndarray, total: int, offset: int) -> None:
+        if self._freq is not None:
+            self._freq.merge(frequent_batch_sketch(items, counts, total, offset))
 
     def _add_python_values(self, values: Iterable[object]) -> None:
         """Add values of mixed Python types (an object column Arrow cannot type)."""
@@ -332,6 +367,13 @@ class ColumnProfile:
         out.count = self.count + other.count
         out.null_count = self.null_count + other.null_count
         out.type_counts = {t: self.type_counts[t] + other.type_counts[t] for t in TYPE_NAMES}
+        union = ds.hll_union(HLL_LG_K)
+        union.update(self._hll)
+        union.update(other._hll)
+        out._hll = union.get_result(ds.tgt_hll_type.HLL_8)
+        if out.pii:
+            out._numeric_count = self._numeric_count + other._numeric_count
+            return out
         out._min = _pick(min, self._min, other._min)
         out._max = _pick(max, self._max, other._max)
         out._numeric_count, out._mean, out._m2 = _chan(
@@ -340,60 +382,64 @@ class ColumnProfile:
         )  # fmt: skip
         out._kll.merge(self._kll)
         out._kll.merge(other._kll)
-        union = ds.hll_union(HLL_LG_K)
-        union.update(self._hll)
-        union.update(other._hll)
-        out._hll = union.get_result(ds.tgt_hll_type.HLL_8)
-        if not out.pii:
-            out._freq.merge(self._freq)
-            out._freq.merge(other._freq)
+        out._freq.merge(self._freq)
+        out._freq.merge(other._freq)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict; sketches are base64 of their native serialization."""
+        """A JSON-serialisable dict; sketches are base64 of their native serialization.
+
+        A PII column writes null for ``min``, ``max``, ``mean``, ``m2``, ``kll`` and
+        ``frequent``: nothing derived from a handful of raw values leaves the process.
+        """
+        raw = not self.pii
         return {
-            "type": COLUMN_PROFILE_TYPE,
-            "schema_version": SCHEMA_VERSION,
+            "type": fmt.COLUMN_PROFILE_TYPE,
+            "schema_version": fmt.SCHEMA_VERSION,
             "pii": self.pii,
             "count": self.count,
             "null_count": self.null_count,
             "type_counts": dict(self.type_counts),
-            "min": self._min,
-            "max": self._max,
+            "min": self._min if raw else None,
+            "max": self._max if raw else None,
             "numeric_count": self._numeric_count,
-            "mean": self._mean,
-            "m2": self._m2,
-            "kll": _b64(self._kll.serialize()),
-            "hll": _b64(self._hll.serialize_compact()),
-            "frequent": None if self.pii else _b64(self._freq.serialize()),
+            "mean": self._mean if raw else None,
+            "m2": self._m2 if raw else None,
+            "kll": fmt.b64(self._kll.serialize()) if raw else None,
+            "hll": fmt.b64(self._hll.serialize_compact()),
+            "frequent": fmt.b64(self._freq.serialize()) if raw else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnProfile:
-        """Read :meth:`to_dict` output; raises InvalidArgument on anything malformed."""
-        _check_version(data, COLUMN_PROFILE_TYPE)
+        """Read :meth:`to_dict` output (schema version 1 or 2); InvalidArgument if malformed.
+
+        Raw-value fields of a PII column (present in version 1 files) are dropped.
+        """
+        fmt.check_version(data, fmt.COLUMN_PROFILE_TYPE)
         try:
             pii = data["pii"]
             if not isinstance(pii, bool):
                 raise InvalidArgument("profile field 'pii' must be a boolean")
             out = cls(pii=pii)
-            out.count = _count(data["count"], "count")
-            out.null_count = _count(data["null_count"], "null_count")
+            out.count = fmt.count(data["count"], "count")
+            out.null_count = fmt.count(data["null_count"], "null_count")
             type_counts = data["type_counts"]
             if not isinstance(type_counts, Mapping) or set(type_counts) != set(TYPE_NAMES):
                 raise InvalidArgument(f"profile field 'type_counts' must have keys {TYPE_NAMES}")
-            out.type_counts = {t: _count(type_counts[t], f"type_counts.{t}") for t in TYPE_NAMES}
-            out._min = _number(data["min"], "min", allow_none=True)
-            out._max = _number(data["max"], "max", allow_none=True)
-            out._numeric_count = _count(data["numeric_count"], "numeric_count")
-            out._mean = float(_number(data["mean"], "mean"))
-            out._m2 = float(_number(data["m2"], "m2"))
-            kll_cls, hll_cls = ds.kll_doubles_sketch, ds.hll_sketch
-            out._kll = _deserialize(kll_cls, _unb64(data["kll"], "kll"), "kll")
-            out._hll = _deserialize(hll_cls, _unb64(data["hll"], "hll"), "hll")
+            out.type_counts = {t: fmt.count(type_counts[t], f"type_counts.{t}") for t in TYPE_NAMES}
+            out._numeric_count = fmt.count(data["numeric_count"], "numeric_count")
+            hll = fmt.unb64(data["hll"], "hll")
+            out._hll = fmt.deserialize_sketch(ds.hll_sketch, hll, "hll")
             if not pii:
-                freq_cls = ds.frequent_strings_sketch
-                out._freq = _deserialize(freq_cls, _unb64(data["frequent"], "frequent"), "frequent")
+                out._min = fmt.number(data["min"], "min", allow_none=True)
+                out._max = fmt.number(data["max"], "max", allow_none=True)
+                out._mean = float(fmt.number(data["mean"], "mean"))
+                out._m2 = float(fmt.number(data["m2"], "m2"))
+                kll = fmt.unb64(data["kll"], "kll")
+                out._kll = fmt.deserialize_sketch(ds.kll_doubles_sketch, kll, "kll")
+                freq = fmt.unb64(data["frequent"], "frequent")
+                out._freq = fmt.deserialize_sketch(ds.frequent_strings_sketch, freq, "frequent")
         except KeyError as exc:
             raise InvalidArgument(f"column profile is missing field {exc.args[0]!r}") from None
         if (
@@ -472,11 +518,20 @@ class DatasetProfile:
             columns[name] = columns[name].merge(column) if name in columns else column
         return DatasetProfile(columns, self.row_count + other.row_count)
 
+    def summary(self, *, bins: int = 10, top: int = 10) -> dict[str, Any]:
+        """``{"row_count": n, "columns": {name: ColumnProfile.summary()}}``, JSON-ready."""
+        return {
+            "row_count": self.row_count,
+            "columns": {
+                name: col.summary(bins=bins, top=top) for name, col in self.columns.items()
+            },
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict with type tag and schema_version."""
         return {
-            "type": DATASET_PROFILE_TYPE,
-            "schema_version": SCHEMA_VERSION,
+            "type": fmt.DATASET_PROFILE_TYPE,
+            "schema_version": fmt.SCHEMA_VERSION,
             "row_count": self.row_count,
             "columns": {name: col.to_dict() for name, col in self.columns.items()},
         }
@@ -484,108 +539,14 @@ class DatasetProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetProfile:
         """Read :meth:`to_dict` output; raises InvalidArgument on anything malformed."""
-        _check_version(data, DATASET_PROFILE_TYPE)
+        fmt.check_version(data, fmt.DATASET_PROFILE_TYPE)
         columns = data.get("columns")
         if not isinstance(columns, Mapping) or not all(isinstance(k, str) for k in columns):
             raise InvalidArgument("dataset profile 'columns' must map column names to profiles")
         return cls(
             {name: ColumnProfile.from_dict(col) for name, col in columns.items()},
-            _count(data.get("row_count"), "row_count"),
+            fmt.count(data.get("row_count"), "row_count"),
         )
 
     def __repr__(self) -> str:
         return f"DatasetProfile(row_count={self.row_count}, columns={list(self.columns)})"
-
-
-def _profile_batches(
-    batches: Iterable[Mapping[str, Any]], names: list[str], pii: frozenset[str]
-) -> DatasetProfile:
-    profile = DatasetProfile({n: ColumnProfile(pii=n in pii) for n in names})
-    for batch in batches:
-        rows = -1
-        for name in names:
-            column = batch[name]
-            profile.columns[name].update(column)
-            rows = len(column)
-        profile.row_count += max(rows, 0)
-    return profile
-
-
-def _check_pii(pii_columns: Iterable[str], names: list[str]) -> frozenset[str]:
-    if isinstance(pii_columns, str):
-        raise InvalidArgument("pii_columns must be a collection of names, not one string")
-    pii = frozenset(pii_columns)
-    unknown = sorted(pii - set(names))
-    if unknown:
-        raise InvalidArgument(f"pii_columns names columns not in the data: {unknown}")
-    return pii
-
-
-def profile_frame(data: object, *, pii_columns: Iterable[str] = ()) -> DatasetProfile:
-    """Profile a pandas DataFrame or a pyarrow Table / RecordBatch.
-
-    Object columns Arrow cannot type (mixed Python types) are classified value by value.
-    Raises InvalidArgument for any other input or for ``pii_columns`` not in the data.
-    """
-    if isinstance(data, pa.Table | pa.RecordBatch):
-        names = [str(n) for n in data.column_names]
-        if len(set(names)) != len(names):
-            raise InvalidArgument("column names must be unique to profile a table")
-        pii = _check_pii(pii_columns, names)
-        return _profile_batches([{n: data.column(i) for i, n in enumerate(names)}], names, pii)
-    if type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame":
-        return _profile_pandas(data, pii_columns)
-    raise InvalidArgument(
-        f"profile_frame takes a pandas DataFrame or a pyarrow Table, got {type(data).__name__}"
-    )
-
-
-def _profile_pandas(frame: Any, pii_columns: Iterable[str]) -> DatasetProfile:
-    from pandas.api.types import infer_dtype
-
-    names = [str(c) for c in frame.columns]
-    if len(set(names)) != len(names):
-        raise InvalidArgument("column names must be unique (as strings) to profile a DataFrame")
-    pii = _check_pii(pii_columns, names)
-    profile = DatasetProfile(row_count=len(frame))
-    for position, name in enumerate(names):
-        column = ColumnProfile(pii=name in pii)
-        series = frame.iloc[:, position]
-        # Arrow coerces a mixed object column to one type (0 and 0.0 both become float), which
-        # would make type counts depend on how the data was split; classify those per value.
-        homogeneous = series.dtype != object or infer_dtype(series) in _HOMOGENEOUS
-        try:
-            if not homogeneous:
-                raise pa.ArrowInvalid("mixed object column")
-            column.update(pa.array(series, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-            column = ColumnProfile(pii=name in pii)
-            column._add_python_values(series.tolist())
-        profile.columns[name] = column
-    return profile
-
-
-def profile_parquet(
-    path: str | Path, *, pii_columns: Iterable[str] = (), batch_rows: int = _DEFAULT_BATCH_ROWS
-) -> DatasetProfile:
-    """Profile a Parquet file batch by batch; memory is bounded by ``batch_rows`` rows.
-
-    Raises InvalidArgument if the file is not Parquet or ``pii_columns`` names unknown columns.
-    """
-    if batch_rows < 1:
-        raise InvalidArgument(f"batch_rows must be positive, got {batch_rows}")
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidArgument(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
-    names = [str(n) for n in parquet.schema_arrow.names]
-    pii = _check_pii(pii_columns, names)
-
-    def batches() -> Iterator[Mapping[str, Any]]:
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            yield {n: batch.column(i) for i, n in enumerate(names)}
-
-    try:
-        return _profile_batches(batches(), names, pii)
-    finally:
-        parquet.close()

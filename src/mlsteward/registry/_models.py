@@ -408,6 +408,11 @@ def register_model_version(
                 created_by=actor.name,
             )
         )
+        from ..data._lineage import record_model_version_lineage  # data imports the registry
+
+        record_model_version_lineage(  # run -produced-> version, dataset versions -> run
+            conn, actor, project_row.id, version_id, source_run_id, datasets
+        )
         now = utcnow()
         conn.execute(  # blob gc keeps every file a version lists
             insert(blob_refs),

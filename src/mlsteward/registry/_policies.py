@@ -62,8 +62,21 @@ def register_condition(condition: ConditionType) -> None:
     _CONDITION_TYPES[condition.name] = condition
 
 
+# Subsystems whose conditions register on import; imported on first use of a policy, not at
+# import of the registry (keeps it cheap and free of import cycles).
+_PLUGIN_CONDITION_MODULES = ("mlsteward.validation._policy_condition",)
+
+
+def _load_plugin_conditions() -> None:
+    import importlib
+
+    for module in _PLUGIN_CONDITION_MODULES:
+        importlib.import_module(module)
+
+
 def condition_types() -> dict[str, str]:
     """Name -> description of every registered condition type."""
+    _load_plugin_conditions()
     return {name: c.description for name, c in sorted(_CONDITION_TYPES.items())}
 
 
@@ -172,6 +185,7 @@ def validate_conditions(conditions: object) -> list[dict[str, Any]]:
     entry for an unknown type or bad parameters."""
     if not isinstance(conditions, list) or len(conditions) > MAX_CONDITIONS:
         raise InvalidArgument(f"a policy is a list of at most {MAX_CONDITIONS} conditions")
+    _load_plugin_conditions()
     checked: list[dict[str, Any]] = []
     for index, entry in enumerate(conditions):
         if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
@@ -218,6 +232,7 @@ def unmet_conditions(
     approval: PromotionRequest | None,
 ) -> list[UnmetCondition]:
     """Every condition of the policy that the version does not meet (empty: all met)."""
+    _load_plugin_conditions()
     context = PolicyContext(conn, version, alias, approval)
     unmet: list[UnmetCondition] = []
     for entry in conditions:

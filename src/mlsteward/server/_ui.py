@@ -30,6 +30,8 @@ from ._app import API_PREFIX
 from ._auth import SESSION_COOKIE
 from ._ui_admin import router as admin_router
 from ._ui_audit import router as audit_router
+from ._ui_data import router as data_router
+from ._ui_lineage import router as lineage_router
 from ._ui_registry import router as registry_router
 from ._ui_render import (
     STATIC_DIR,
@@ -82,12 +84,6 @@ UPCOMING: tuple[Upcoming, ...] = (
         "signed model packages and the inference servers that run them",
     ),
     Upcoming(
-        "datasets",
-        "Datasets",
-        "data",
-        "dataset versions, the data catalog, validation results and lineage",
-    ),
-    Upcoming(
         "monitoring",
         "Monitoring",
         "monitoring",
@@ -102,6 +98,8 @@ def install_ui(app: FastAPI) -> None:
     for ui_router in (
         tracking_router,
         registry_router,
+        data_router,
+        lineage_router,
         router,
         admin_router,
         tokens_router,

@@ -11,16 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, delete, func, insert, select
 
+from .._relative_path import MAX_PATH_LENGTH, MAX_PATH_SEGMENTS, check_relative_path
 from .._wire import iso
-from ..errors import Conflict, InvalidArgument, NotFound
+from ..errors import Conflict, NotFound
 from ..security import Actor, Role
 from ..store import utcnow
 from ..store._tables import blob_refs
@@ -36,11 +35,9 @@ ARTIFACT_OWNER = "run"
 GIT_DIFF_ARTIFACT = "environment/git.diff"
 """Where ``Client.start_run`` stores the uncommitted changes of a dirty git work tree."""
 
-MAX_ARTIFACT_PATH_LENGTH = 1024
-MAX_ARTIFACT_PATH_SEGMENTS = 32
+MAX_ARTIFACT_PATH_LENGTH = MAX_PATH_LENGTH
+MAX_ARTIFACT_PATH_SEGMENTS = MAX_PATH_SEGMENTS
 _OWNER_ID_LENGTH = 200  # blob_refs.owner_id
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 
 
 @dataclass(frozen=True)
@@ -64,42 +61,15 @@ class ArtifactInfo:
 
 
 def check_artifact_path(path: object, what: str = "artifact path") -> str:
-    """``path`` if it is a safe relative POSIX path inside a run, else ``InvalidArgument``.
-
-    Refused: empty, absolute, ``.`` or ``..`` or empty segments, backslashes, control
-    characters, percent escapes that decode to ``/``, ``.``, ``\\`` or ``%`` (encoded
-    traversal), more than 1,024 characters or 32 segments.
-    """
-    if not isinstance(path, str) or not path:
-        raise InvalidArgument(f"the {what} must be a non-empty string like 'model/weights.bin'")
-    shown = repr(path[:80])
-    if len(path) > MAX_ARTIFACT_PATH_LENGTH:
-        raise InvalidArgument(
-            f"the {what} {shown}... is longer than {MAX_ARTIFACT_PATH_LENGTH} characters"
-        )
-    if _CONTROL.search(path):
-        raise InvalidArgument(f"the {what} {shown} contains control characters")
-    if "\\" in path:
-        raise InvalidArgument(f"the {what} {shown} contains a backslash: use '/' between folders")
-    for escape in _PERCENT.findall(path):
-        if urllib.parse.unquote(escape) in {"/", ".", "\\", "%"}:
-            raise InvalidArgument(
-                f"the {what} {shown} contains the escape {escape}: write paths unencoded"
-            )
-    if path.startswith("/"):
-        raise InvalidArgument(f"the {what} {shown} is absolute: give a path relative to the run")
-    segments = path.split("/")
-    if len(segments) > MAX_ARTIFACT_PATH_SEGMENTS:
-        raise InvalidArgument(
-            f"the {what} {shown} has more than {MAX_ARTIFACT_PATH_SEGMENTS} segments"
-        )
-    for segment in segments:
-        if segment in {"", ".", ".."}:
-            raise InvalidArgument(
-                f"the {what} {shown} has an empty, '.' or '..' segment: "
-                "give a plain relative path like 'model/weights.bin'"
-            )
-    return path
+    """``path`` if it is a safe relative POSIX path inside a run, else ``InvalidArgument``
+    (the rules of ``mlsteward._relative_path.check_relative_path``)."""
+    return check_relative_path(
+        path,
+        what,
+        example="model/weights.bin",
+        absolute_advice="give a path relative to the run",
+        escape_advice="write paths unencoded",
+    )
 
 
 def artifact_owner_id(run_id: str, path: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from mlsteward._schema import load_all_tables
+from mlsteward.data._search_index import include_search_index_name
 
 metadata = load_all_tables()
 
@@ -15,6 +16,8 @@ with engine.connect() as connection:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Autogenerate leaves the full-text search objects of migration 0010 alone.
+        include_name=include_search_index_name,
     )
     with context.begin_transaction():
         context.run_migrations()
