@@ -44,6 +44,9 @@ $(VENV)/.installed-server: pyproject.toml | $(BIN)/python
 # machine kind keeps that file on disk), so the range in [torch] is already satisfied and pip
 # never fetches a multi-GB CUDA build.
 TORCH_CPU := torch==2.13.0
+# pytest processes: one per core (a test module stays in one process, so its module-scoped
+# servers and Spark sessions start once).
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@echo "==> installing $(TORCH_CPU) and mlsteward[dev] into $(VENV)"
@@ -87,4 +90,4 @@ lint: $(VENV)/.installed-dev
 
 test: $(VENV)/.installed-dev /usr/bin/chromium
 	@$(LINT)
-	@echo "==> pytest" && $(BIN)/pytest -q
+	@echo "==> pytest" && $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile

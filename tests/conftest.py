@@ -53,6 +53,14 @@ def require_postgres() -> None:
         pytest.skip(problem)
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_size_from_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI output is tested as a pipe sees it (wide tables): a ``COLUMNS`` set by the test
+    runner (pytest-xdist's workers set it) would wrap them."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped after the test."""
