@@ -1,7 +1,8 @@
 """One typed settings tree, read from ``MLSTEWARD_*`` environment variables.
 
 Build it once (``Settings()``) and pass it down; library code never reads ``os.environ``.
-This module is the only place that does.
+This module is the only place that does, but for ``_embedded_home``, which tells the
+pydantic-free fast path of an unchanged ``data add`` whether the settings are the default.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._embedded_home import default_home, expand_home
 from .errors import ConfigurationError
 
 __all__ = [
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(
-        default_factory=lambda: Path.home() / ".mlsteward",
+        default_factory=default_home,
         description="Folder for the embedded database, blobs and keys.",
     )
     database_url: str = Field(
@@ -99,7 +101,7 @@ class Settings(BaseSettings):
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+        return expand_home(value)
 
     @field_validator("log_level", mode="after")
     @classmethod

@@ -7,6 +7,7 @@ import mlsteward.blobs
 
 def test_all_is_pinned_and_sorted() -> None:
     assert mlsteward.blobs.__all__ == [
+        "BlobBatch",
         "BlobInfo",
         "BlobStore",
         "GcReport",

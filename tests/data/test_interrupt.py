@@ -66,8 +66,15 @@ def test_a_killed_add_leaves_no_version_and_a_later_add_succeeds(
         child.kill()
         child.communicate()
     assert child.returncode == -signal.SIGKILL
-    assert len(stored_sizes(platform)) >= 3  # part-way: blobs stored, for gc to collect
+    # Part-way: three files written as temporary files (made durable and published only
+    # together, at the end), none published at an address; gc removes the leftovers.
+    assert stored_sizes(platform) == {}
+    leftovers = list((Path(platform.blobs.url) / "tmp").iterdir())
+    assert len(leftovers) >= 3
     assert written(platform) == NOTHING
+    report = platform.blobs.gc(set(), grace_seconds=0)
+    assert report.temp_deleted >= 3
+    assert not any(path.exists() for path in leftovers)
     version = add_dataset_version(platform, LOCAL_ADMIN, "default", "ds", src)
     assert version.version == 1
     assert version.file_count == 20

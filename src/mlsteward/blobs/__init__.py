@@ -5,6 +5,7 @@ writes are atomic and streamed with bounded memory. See ``BlobStore``.
 """
 
 from ._address import check_address as check_address
+from ._batch import BlobBatch as BlobBatch
 from ._keyring import Keyring as Keyring
 from ._reports import BlobInfo as BlobInfo
 from ._reports import GcReport as GcReport
@@ -13,6 +14,7 @@ from ._reports import VerifyReport as VerifyReport
 from ._store import BlobStore as BlobStore
 
 __all__ = [
+    "BlobBatch",
     "BlobInfo",
     "BlobStore",
     "GcReport",

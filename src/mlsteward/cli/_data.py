@@ -78,6 +78,36 @@ def add(
 ) -> None:
     """Snapshot a file or folder as the next version of a dataset (a .parquet or .csv file is
     versioned as a table); nothing is recorded when nothing changed."""
+    version = _unchanged_fast(project, name, path)
+    if version is None:
+        version = _add(project, name, path, message, json_output)
+    if json_output:
+        emit_json(version.to_json())
+    elif version.unchanged:
+        print_message(f"unchanged: {version.ref} has the same content; nothing was recorded")
+    else:
+        print_success(
+            f"added {version.ref}: {version.file_count} file(s), {_size(version.total_bytes)} "
+            f"({_size(version.new_bytes)} new to the store)"
+        )
+
+
+def _unchanged_fast(project: str, name: str, path: Path) -> DatasetVersion | None:
+    """The answer for nothing changed, before SQLAlchemy and the settings are imported (see
+    ``mlsteward.data._unchanged_probe``); None when the ordinary path must run."""
+    import os
+
+    from .._embedded_home import embedded_home
+
+    home = embedded_home(os.environ)
+    if home is None:
+        return None
+    from ..data._unchanged_probe import unchanged_version
+
+    return unchanged_version(home, project, name, path)
+
+
+def _add(project: str, name: str, path: Path, message: str, json_output: bool) -> DatasetVersion:
     from ..data import add_dataset_version
     from ._local import local_platform, operator
 
@@ -91,15 +121,7 @@ def add(
                 version = add_dataset_version(
                     platform, operator(), project, name, path, message=message, progress=advance
                 )
-    if json_output:
-        emit_json(version.to_json())
-    elif version.unchanged:
-        print_message(f"unchanged: {version.ref} has the same content; nothing was recorded")
-    else:
-        print_success(
-            f"added {version.ref}: {version.file_count} file(s), {_size(version.total_bytes)} "
-            f"({_size(version.new_bytes)} new to the store)"
-        )
+    return version
 
 
 @data_app.command("list")

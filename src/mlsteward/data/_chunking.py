@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import IntegrityError
 
 if TYPE_CHECKING:
-    from ..blobs import BlobInfo, BlobStore
+    from ..blobs import BlobBatch, BlobInfo, BlobStore
 
 CHUNKING_THRESHOLD = 8 * 1024 * 1024
 """Files of at least this many bytes are chunked; smaller ones are one blob."""
@@ -29,7 +29,7 @@ WINDOW = 4 * MAX_CHUNK
 
 
 def store_chunks(
-    blobs: BlobStore,
+    blobs: BlobStore | BlobBatch,
     fd: int,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[tuple[str, int]], int]:
@@ -73,7 +73,7 @@ def store_chunks(
     return chunks, new_bytes
 
 
-def address_key_of(blobs: BlobStore) -> bytes | None:
+def address_key_of(blobs: BlobStore | BlobBatch) -> bytes | None:
     """The key of the store's keyed addresses (encrypted stores), else None. Stand-ins for a
     store (a remote add's upload sink) have no keyring."""
     keyring = getattr(blobs, "keyring", None)
@@ -81,7 +81,7 @@ def address_key_of(blobs: BlobStore) -> bytes | None:
 
 
 def put_bytes_once(
-    blobs: BlobStore, data: memoryview | bytes, address_key: bytes | None
+    blobs: BlobStore | BlobBatch, data: memoryview | bytes, address_key: bytes | None
 ) -> BlobInfo:
     """``blobs.put_bytes(data)``, but without writing (and fsyncing) a copy when the content
     is stored already: the address is computed first (``address_key``: ``address_key_of``)."""

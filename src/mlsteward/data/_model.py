@@ -333,3 +333,25 @@ class DatasetDiff:
 
 def entries_by_path(entries: Sequence[ManifestEntry]) -> dict[str, ManifestEntry]:
     return {entry.path: entry for entry in entries}
+
+
+def version_from_row(row: Any, name: str, *, unchanged: bool = False) -> DatasetVersion:
+    """A version from a ``dataset_versions`` row (any object with its columns as attributes)."""
+    return DatasetVersion(
+        id=DatasetVersionId(row.id),
+        dataset_name=name,
+        version=row.version,
+        kind=row.kind,
+        manifest_address=row.manifest_address,
+        file_count=row.file_count,
+        total_bytes=row.total_bytes,
+        new_bytes=row.new_bytes,
+        table_schema=row.table_schema,
+        row_count=row.row_count,
+        profile_address=row.profile_address,
+        source=row.source,
+        message=row.message,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        unchanged=unchanged,
+    )

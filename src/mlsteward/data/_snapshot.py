@@ -28,7 +28,9 @@ from ._paths import check_dataset_path
 from ._stat_cache import Content, FileKey, StatCache, is_cacheable
 
 if TYPE_CHECKING:
-    from ..blobs import BlobStore
+    from ..blobs import BlobBatch, BlobStore
+
+    Blobs = BlobStore | BlobBatch
 
 MAX_FILES = 1_000_000
 ProgressCallback = Callable[[int], None]
@@ -173,7 +175,7 @@ class _Stored:
     key: FileKey | None  # set when the result may be cached
 
 
-def _store_file(blobs: BlobStore, found: FoundFile, progress: ProgressCallback | None) -> _Stored:
+def _store_file(blobs: Blobs, found: FoundFile, progress: ProgressCallback | None) -> _Stored:
     stat_time = time.time_ns()
     try:
         fd = os.open(found.real_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -217,7 +219,7 @@ def _store_file(blobs: BlobStore, found: FoundFile, progress: ProgressCallback |
     return _Stored(entry, new_bytes, key if is_cacheable(key, stat_time) else None)
 
 
-def _from_cache(blobs: BlobStore, found: FoundFile, cache: StatCache) -> ManifestEntry | None:
+def _from_cache(blobs: Blobs, found: FoundFile, cache: StatCache) -> ManifestEntry | None:
     content = cache.get(FileKey.of(found.real_path, found.info))
     if content is None:
         return None
@@ -231,12 +233,25 @@ def _from_cache(blobs: BlobStore, found: FoundFile, cache: StatCache) -> Manifes
     return ManifestEntry(found.path, size, _mode(found.info), chunks=content)
 
 
+def cached_manifest(blobs: Blobs, files: list[FoundFile], cache: StatCache) -> Manifest | None:
+    """The manifest of ``files`` (from ``walk``) if ``cache`` knows every one in its current
+    state and its blobs are stored; else None. No file is read."""
+    cache.preload(found.real_path for found in files)
+    entries = []
+    for found in files:
+        hit = _from_cache(blobs, found, cache)
+        if hit is None:
+            return None
+        entries.append(hit)
+    return Manifest(tuple(sorted(entries, key=lambda entry: entry.path)))
+
+
 def default_workers() -> int:
     return min(16, 2 * (os.cpu_count() or 2))
 
 
 def snapshot(
-    blobs: BlobStore,
+    blobs: Blobs,
     files: list[FoundFile],
     *,
     cache: StatCache | None = None,

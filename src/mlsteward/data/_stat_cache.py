@@ -80,6 +80,12 @@ class StatCache:
         except (OSError, sqlite3.Error):
             self._conn = None  # no cache: every file is read
 
+    @classmethod
+    def for_store(cls, folder: Path, blobs: Any) -> StatCache:
+        """The cache kept in ``folder`` for ``blobs`` (a ``BlobStore``): one per store URL
+        and encryption (addresses differ with a keyring)."""
+        return cls(folder, f"{blobs.url}|encrypted={blobs.encrypted}")
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -23,7 +23,7 @@ from ..store import utcnow
 from ..store._tables import blob_refs
 from ._chunking import address_key_of, put_bytes_once
 from ._datasets import fetch_dataset_row, insert_dataset, search_text_of
-from ._model import DatasetVersion, DatasetVersionId, Manifest, check_dataset_name
+from ._model import DatasetVersion, Manifest, check_dataset_name, version_from_row
 from ._snapshot import snapshot, walk
 from ._stat_cache import StatCache
 from ._table_files import TableFacts, inspect_table, is_table_file, table_to_arrow
@@ -51,27 +51,6 @@ def check_version_number(version: object) -> int:
     return version
 
 
-def version_from_row(row: Row[Any], name: str, *, unchanged: bool = False) -> DatasetVersion:
-    return DatasetVersion(
-        id=DatasetVersionId(row.id),
-        dataset_name=name,
-        version=row.version,
-        kind=row.kind,
-        manifest_address=row.manifest_address,
-        file_count=row.file_count,
-        total_bytes=row.total_bytes,
-        new_bytes=row.new_bytes,
-        table_schema=row.table_schema,
-        row_count=row.row_count,
-        profile_address=row.profile_address,
-        source=row.source,
-        message=row.message,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        unchanged=unchanged,
-    )
-
-
 def fetch_version_row(conn: Connection, dataset_row: Row[Any], version: int | None) -> Row[Any]:
     """Version ``version`` of the dataset (None: the latest); ``NotFound`` if absent."""
     number = dataset_row.latest_version if version is None else version
@@ -91,8 +70,7 @@ def fetch_version_row(conn: Connection, dataset_row: Row[Any], version: int | No
 
 
 def _stat_cache(platform: Platform) -> StatCache:
-    blobs = platform.blobs
-    return StatCache(platform.settings.home / "cache", f"{blobs.url}|encrypted={blobs.encrypted}")
+    return StatCache.for_store(platform.settings.home / "cache", platform.blobs)
 
 
 def add_dataset_version(
@@ -125,7 +103,8 @@ def add_dataset_version(
     root_is_file = Path(path).is_file()
     cache = _stat_cache(platform)
     try:
-        snap = snapshot(platform.blobs, files, cache=cache, progress=progress)
+        with platform.blobs.batch() as batch:  # durable together, before the version
+            snap = snapshot(batch, files, cache=cache, progress=progress)
     finally:
         cache.close()
     manifest = snap.manifest

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .._schema_revisions import head_revision as head_revision
+from .._schema_revisions import shipped_revisions as shipped_revisions
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,23 +24,6 @@ def _alembic_config(database: Database | None = None) -> Config:
     if database is not None:
         config.attributes["engine"] = database.engine
     return config
-
-
-@functools.cache
-def shipped_revisions() -> tuple[str, ...]:
-    """Every migration this release ships, oldest first.
-
-    Read from the file names (``NNNN_title.py``, revision ``NNNN``, each revising the one
-    before): opening the platform checks the schema on every command, and importing Alembic's
-    script machinery for that cost 0.2 s of start-up. A test holds this to Alembic's own view.
-    """
-    names = (path.name for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
-    return tuple(sorted(name.split("_", 1)[0] for name in names))
-
-
-def head_revision() -> str:
-    """The newest migration this release ships."""
-    return shipped_revisions()[-1]
 
 
 def is_known_revision(revision: str) -> bool:
