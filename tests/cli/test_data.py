@@ -66,6 +66,18 @@ def test_add_failures_are_one_line_errors_and_write_nothing(cli: Cli, tmp_path: 
     assert cli.audit_count() == events
 
 
+def test_an_unknown_project_stops_the_add_and_stores_nothing(cli: Cli, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    for i in range(200):  # the files are stored while the platform opens: this stops them
+        (big / f"part-{i % 4}").mkdir(parents=True, exist_ok=True)
+        (big / f"part-{i % 4}" / f"file-{i}.bin").write_bytes(bytes([i % 251]) * 200_000)
+    failed = cli.fails("data", "add", str(big), "--name", "events", "--project", "nope")
+    assert "no project named 'nope'" in failed.stderr
+    blobs = cli.home / "blobs"
+    assert [p for p in blobs.rglob("*") if p.is_file()] == []  # no object, no temporary file
+    assert cli.json("data", "list") == []
+
+
 def test_list_versions_and_show(cli: Cli, source: Path) -> None:
     cli.ok("data", "add", str(source), "--name", "events")
     (source / "c.txt").write_text("gamma\n")

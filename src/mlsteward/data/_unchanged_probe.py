@@ -36,7 +36,6 @@ from ._stat_cache import StatCache
 
 DATABASE_FILE = "mlsteward.db"
 BLOBS_FOLDER = "blobs"
-CACHE_FOLDER = "cache"
 
 _LATEST_VERSION = """
 SELECT v.*
@@ -63,7 +62,7 @@ def unchanged_version(
         files = walk(path)
     except StewardError:
         return None  # the ordinary path says what is wrong
-    cache = StatCache.for_store(home / CACHE_FOLDER, blobs)
+    cache = StatCache.for_store(home, blobs)
     try:
         manifest = cached_manifest(blobs, files, cache)
     finally:
