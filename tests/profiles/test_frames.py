@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -94,6 +96,67 @@ def test_polars_categorical_and_string_view_columns() -> None:
         col = profile.columns[name]
         assert (col.count, col.null_count, col.type_counts["string"]) == (4, 1, 3), name
         assert col.frequent(1) == [("a", 2)]
+
+
+def test_polars_string_columns_profile_as_pandas_does() -> None:
+    # Polars hands string columns over as Arrow string views; with or without nulls, next to
+    # other columns, the sketches must be the ones pandas' large_string arrays give.
+    rng = np.random.default_rng(5)
+    words = [f"w{v}" for v in rng.integers(0, 300, 20_000)]
+    data = {
+        "full": words,
+        "x": rng.normal(size=20_000),
+        "holes": [None if i % 7 == 0 else w for i, w in enumerate(words)],
+        "n": rng.integers(0, 50, 20_000),
+        "ids": [f"id{i}" for i in range(20_000)],  # dense HLL: feeding order shows
+    }
+    ours = profile_frame(pl.DataFrame(data))
+    reference = profile_frame(pd.DataFrame(data))
+    assert list(ours.columns) == list(data)
+    for name in ("full", "holes", "ids"):
+        mine, theirs = ours.columns[name].to_dict(), reference.columns[name].to_dict()
+        assert mine["null_count"] == (2_858 if name == "holes" else 0), name
+        for key in (*EXACT, "hll", "frequent"):
+            assert mine[key] == theirs[key], (name, key)
+
+
+def test_profiling_polars_does_not_import_pandas() -> None:
+    # pyarrow's to_numpy and pa.array import pandas on first use: a third of a second of a
+    # Polars user's first profile, so the profile code keeps clear of both.
+    script = """
+import datetime as dt, sys
+import polars as pl
+from mlsteward.profiles import profile_frame
+profile_frame(pl.DataFrame({
+    "f": [1.5, None, float("nan")] * 2_000, "i": [1, None, 3] * 2_000,
+    "s": ["a", None, "b"] * 2_000, "b": [True, None, False] * 2_000,
+    "d": [dt.date(2024, 1, 1), None, dt.date(2024, 1, 2)] * 2_000,
+    "t": [dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 2)] * 2_000,
+    "n": list(range(6_000)), "x": [v / 7 for v in range(6_000)],
+}))
+print(sorted(m for m in sys.modules if m.split(".")[0] == "pandas"))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_polars_nested_binary_and_dictionary_columns_are_counted() -> None:
+    # Only plain string columns come over as views: Arrow has no kernels for nested ones.
+    frame = pl.DataFrame(
+        {
+            "b": [b"x", None, b"y"],
+            "l": [["a"], None, ["b", None]],
+            "st": [{"a": "x"}, None, {"a": None}],
+            "e": pl.Series(["x", "y", None], dtype=pl.Enum(["x", "y"])),
+            "s": ["a", None, "bb"],
+        }
+    )
+    profile = profile_frame(frame)
+    assert [profile.columns[n].type_counts["other"] for n in ("b", "l", "st")] == [2, 2, 2]
+    assert profile.columns["e"].frequent() == [("x", 1), ("y", 1)]
+    assert all(col.null_count == 1 for col in profile.columns.values())
 
 
 def test_high_cardinality_ints_keep_error_bounded_frequent_items() -> None:

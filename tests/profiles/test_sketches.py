@@ -6,16 +6,19 @@ from typing import Any
 
 import datasketches as ds
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from mlsteward.profiles._sketches import (
     FREQUENT_LG_MAX_K,
     FREQUENT_TOP,
     HLL_LG_K,
+    arrow_view,
     feed_hll_numbers,
     frequent_batch_sketch,
     hll_is_dense,
     numeric_top_counts,
+    numpy_view,
 )
 
 
@@ -94,3 +97,30 @@ def test_frequent_batch_sketch_keeps_counts_and_offset() -> None:
     items = [str(i) for i in range(FREQUENT_TOP + 1)]
     with pytest.raises(ValueError, match="at most"):
         frequent_batch_sketch(items, np.ones(len(items), dtype=np.int64), len(items), 0)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(range(10), type=pa.int64()).slice(3, 5),  # an offset into the buffer
+        pa.array([2**64 - 1, 0], type=pa.uint64()),
+        pa.array([1.5, -0.0, float("nan")], type=pa.float32()),
+        pa.array([-128, 127], type=pa.int8()),
+        pa.array([], type=pa.float64()),
+    ],
+)
+def test_numpy_and_arrow_views_keep_values_and_types(array: pa.Array) -> None:
+    view = numpy_view(array)
+    assert view.dtype == array.type.to_pandas_dtype()
+    assert np.array_equal(view, np.array(array.to_pylist(), dtype=view.dtype), equal_nan=True)
+    back = arrow_view(view)
+    assert (back.type, len(back), back.null_count) == (array.type, len(array), 0)
+    assert np.array_equal(back.to_numpy(), view, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "array", [pa.array([1, None]), pa.array(["a"]), pa.array([True]), pa.array([1.0, None])]
+)
+def test_numpy_view_refuses_nulls_and_non_numbers(array: pa.Array) -> None:
+    with pytest.raises(ValueError, match="no NumPy view"):
+        numpy_view(array)

@@ -87,7 +87,7 @@ def profile_frame(data: object, *, pii_columns: Iterable[str] = ()) -> DatasetPr
     kind = type(data).__name__
     if module == "polars" and kind in {"DataFrame", "LazyFrame"}:
         frame: Any = data.collect() if kind == "LazyFrame" else data  # type: ignore[attr-defined]
-        data = frame.to_arrow()
+        data = _polars_to_arrow(frame)
     if isinstance(data, pa.Table | pa.RecordBatch):
         names = [str(n) for n in data.column_names]
         _check_names(names)
@@ -96,6 +96,24 @@ def profile_frame(data: object, *, pii_columns: Iterable[str] = ()) -> DatasetPr
     if module == "pandas" and kind == "DataFrame":
         return _profile_pandas(data, pii_columns)
     raise InvalidArgument(f"profile_frame takes {_ACCEPTED}, got {type(data).__name__}")
+
+
+def _polars_to_arrow(frame: Any) -> pa.Table:
+    """A Polars DataFrame as an Arrow table; string columns stay Arrow string views.
+
+    Polars' default export copies every string column into a new large_string array, on one
+    thread, before any profiling starts. Views are handed over without a copy; only plain
+    string columns take them, since Arrow has no kernels for views nested in other types.
+    """
+    import polars as pl
+
+    strings = {name for name, dtype in frame.schema.items() if dtype == pl.String}
+    if not strings:
+        return frame.to_arrow()
+    views = frame.select(sorted(strings)).to_arrow(compat_level=pl.CompatLevel.newest())
+    rest = frame.drop(sorted(strings)).to_arrow()
+    names = frame.columns
+    return pa.table([(views if n in strings else rest).column(n) for n in names], names=names)
 
 
 def _profile_pandas(frame: Any, pii_columns: Iterable[str]) -> DatasetProfile:

@@ -37,10 +37,12 @@ from . import _format as fmt
 from ._sketches import (
     FREQUENT_LG_MAX_K,
     HLL_LG_K,
+    arrow_view,
     feed_hll_items,
     feed_hll_numbers,
     frequent_batch_sketch,
     numeric_top_counts,
+    numpy_view,
     string_top_counts,
 )
 
@@ -262,14 +264,14 @@ class ColumnProfile:
     def _update_array(self, arr: pa.Array) -> None:
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
-        if pa.types.is_string_view(arr.type):
-            arr = arr.cast(pa.large_string())
+        if pa.types.is_string_view(arr.type) and arr.null_count:
+            arr = arr.cast(pa.large_string())  # Arrow's filter (drop_null) takes no views
         total = len(arr)
         values = pc.drop_null(arr) if arr.null_count else arr
         kind = _kind_of(arr.type)
         numbers: np.ndarray | None = None
         if kind in _NUMERIC:
-            numbers = values.to_numpy(zero_copy_only=False)
+            numbers = numpy_view(values)
             if kind == "float":
                 nan = np.isnan(numbers)
                 if nan.any():
@@ -287,16 +289,16 @@ class ColumnProfile:
             feed_hll_items(self._hll, distinct)
             self._add_frequent(top, counts, valid, offset)
         elif kind == "bool":
-            flags = pc.cast(values, pa.int8()).to_numpy(zero_copy_only=False)
+            flags = numpy_view(pc.cast(values, pa.int8()))
             top_flags, counts, offset = numeric_top_counts(flags)
             feed_hll_items(self._hll, sorted(top_flags.tolist()))
             self._add_frequent(["true" if f else "false" for f in top_flags], counts, valid, offset)
         else:  # datetime: counted on the integer representation, named by Arrow's string cast
             width = pa.int32() if arr.type.bit_width == 32 else pa.int64()
-            raw = values.view(width).to_numpy(zero_copy_only=False)
+            raw = numpy_view(values.view(width))
             feed_hll_items(self._hll, pc.cast(pc.unique(values), pa.string()).to_pylist())
             top_raw, counts, offset = numeric_top_counts(raw)
-            names = pc.cast(pa.array(top_raw, type=width).view(arr.type), pa.string())
+            names = pc.cast(arrow_view(top_raw).view(arr.type), pa.string())
             self._add_frequent(names.to_pylist(), counts, valid, offset)
 
     def _add_numbers(self, x: np.ndarray, kind: str) -> None:
@@ -310,7 +312,9 @@ class ColumnProfile:
             with np.errstate(invalid="ignore", over="ignore"):  # infinities give inf/NaN here
                 mean_b = float(as_float.mean())
                 centred = as_float - mean_b
-                m2_b = float(np.dot(centred, centred))
+                # einsum, not np.dot: a BLAS dot of a long vector wakes OpenBLAS's threads,
+                # which then spin for a while and take the core the other columns need.
+                m2_b = float(np.einsum("i,i->", centred, centred))
             self._numeric_count, self._mean, self._m2 = _chan(
                 self._numeric_count, self._mean, self._m2, n_b, mean_b, m2_b
             )

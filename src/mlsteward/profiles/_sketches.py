@@ -41,11 +41,13 @@ __all__ = [
     "FREQUENT_LG_MAX_K",
     "FREQUENT_TOP",
     "HLL_LG_K",
+    "arrow_view",
     "feed_hll_items",
     "feed_hll_numbers",
     "frequent_batch_sketch",
     "hll_is_dense",
     "numeric_top_counts",
+    "numpy_view",
     "string_top_counts",
 ]
 
@@ -100,6 +102,33 @@ def murmur3_8byte(keys: np.ndarray, h1: np.ndarray, h2: np.ndarray, tmp: np.ndar
     h2 += h1
 
 
+def numpy_view(arr: pa.Array) -> np.ndarray:
+    """A read-only NumPy view, without a copy, of an integer or float Arrow array with no nulls.
+
+    Not ``Array.to_numpy``: that goes through pyarrow's pandas conversion, which imports pandas
+    on first use, a third of a second for a process that has not loaded it (Polars input).
+    """
+    dtype = arr.type
+    if arr.null_count or not (pa.types.is_integer(dtype) or pa.types.is_floating(dtype)):
+        raise ValueError(f"no NumPy view of a {dtype} array with {arr.null_count} nulls")
+    kind = "f" if pa.types.is_floating(dtype) else "i" if pa.types.is_signed_integer(dtype) else "u"
+    np_type = np.dtype(f"{kind}{dtype.bit_width // 8}")
+    if len(arr) == 0:
+        return np.empty(0, dtype=np_type)
+    data = arr.buffers()[1]
+    return np.frombuffer(data, dtype=np_type, count=len(arr), offset=arr.offset * np_type.itemsize)
+
+
+def arrow_view(values: np.ndarray) -> pa.Array:
+    """An Arrow array over a 1-D integer or float NumPy array, without a copy when contiguous.
+
+    Not ``pa.array``: like ``Array.to_numpy`` (see :func:`numpy_view`), it imports pandas.
+    """
+    values = np.ascontiguousarray(values)
+    dtype = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(dtype, len(values), [None, pa.py_buffer(values)])
+
+
 def hll_is_dense(hll: Any) -> bool:
     """Whether an HLL sketch has left its sparse list/set mode (it never goes back)."""
     mode: int = hll.serialize_compact()[7] & 3
@@ -117,7 +146,7 @@ def feed_hll_numbers(hll: Any, values: np.ndarray, floor: np.ndarray | None) -> 
     pos, chunk = 0, _FIRST_CHUNK
     while pos < n and not hll_is_dense(hll):
         part = values[pos : pos + chunk]
-        for value in pc.unique(pa.array(part)).to_numpy().tolist():  # first-appearance order
+        for value in numpy_view(pc.unique(arrow_view(part))).tolist():  # first-appearance order
             hll.update(float(value) if as_float else int(value))
         pos += len(part)
         chunk *= 2
@@ -174,7 +203,7 @@ def string_top_counts(values: pa.Array) -> tuple[list[Any], np.ndarray, int, lis
     """
     counted = pc.value_counts(values)
     distinct = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_numpy()
+    counts = numpy_view(counted.field("counts"))
     order, offset = _top_order(counts)
     return [distinct[i] for i in order.tolist()], counts[order], offset, distinct
 
