@@ -17,11 +17,7 @@ from ._output import (
 )
 
 if TYPE_CHECKING:
-    import threading
-
     from ..data import DatasetDiff, DatasetVersion
-    from ..platform import Platform
-    from ..settings import Settings
 
 data_app = typer.Typer(
     name="data",
@@ -112,79 +108,20 @@ def _unchanged_fast(project: str, name: str, path: Path) -> DatasetVersion | Non
 
 
 def _add(project: str, name: str, path: Path, message: str, json_output: bool) -> DatasetVersion:
-    """Store the files while another thread opens the platform and checks the project
-    (importing SQLAlchemy and checking the schema take a third of a second that the disk and
-    the hashing need not wait for), then record the version. If opening or the project check
-    fails, storing stops at the next file and that error is shown."""
-    import contextlib
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
+    from ..data import add_dataset_version
+    from ._local import local_platform, operator
 
-    from ..blobs import BlobStore
-    from ..data._model import check_dataset_name, check_version_message
-    from ..data._snapshot import store_path
-    from ._local import cli_settings
-
-    check_dataset_name(name)
-    check_version_message(message)
-    settings = cli_settings()
-    failed = threading.Event()
-    with ThreadPoolExecutor(1, thread_name_prefix="mlsteward-open") as opener:
-        opening = opener.submit(_open_platform, settings, project, failed)
-        with contextlib.ExitStack() as stack:
-            advance = None
-            if not json_output:
-                advance = stack.enter_context(progress_counter(f"adding {path.name or path}", None))
-
-            def progress(n: int) -> None:
-                if failed.is_set():
-                    raise _Stopped
-                if advance is not None:
-                    advance(n)
-
-            try:
-                stored = store_path(
-                    BlobStore.from_settings(settings), settings.home, path, progress=progress
+    with local_platform() as platform:
+        if json_output:
+            version = add_dataset_version(
+                platform, operator(), project, name, path, message=message
+            )
+        else:
+            with progress_counter(f"adding {path.name or path}", None) as advance:
+                version = add_dataset_version(
+                    platform, operator(), project, name, path, message=message, progress=advance
                 )
-            except BaseException:
-                platform = opening.result()  # raises the opening's error, if that one stopped us
-                platform.close()
-                raise
-        platform = opening.result()
-    try:
-        from ..data import add_dataset_version
-        from ._local import operator
-
-        return add_dataset_version(
-            platform, operator(), project, name, path, message=message, stored=stored
-        )
-    finally:
-        platform.close()
-
-
-class _Stopped(Exception):
-    """Storing stops: opening the platform or checking the project failed."""
-
-
-def _open_platform(settings: Settings, project: str, failed: threading.Event) -> Platform:
-    try:
-        from ..platform import Platform
-        from ..security import Role, fetch_project, require_project_role
-        from ._local import operator
-
-        platform = Platform.open(settings)
-        try:
-            with platform.db.read() as conn:
-                project_row = fetch_project(conn, project)
-                require_project_role(conn, operator(), project_row.id, Role.EDITOR)
-            from ..data import _versions  # noqa: F401 (imported here, on this thread)
-        except BaseException:
-            platform.close()
-            raise
-    except BaseException:
-        failed.set()
-        raise
-    return platform
+    return version
 
 
 @data_app.command("list")

@@ -355,13 +355,3 @@ def version_from_row(row: Any, name: str, *, unchanged: bool = False) -> Dataset
         created_by=row.created_by,
         unchanged=unchanged,
     )
-
-
-MAX_MESSAGE_LENGTH = 10_000
-
-
-def check_version_message(message: object) -> str:
-    """``message`` if it is a version message (text of at most ``MAX_MESSAGE_LENGTH``)."""
-    if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
-        raise InvalidArgument(f"message must be text of at most {MAX_MESSAGE_LENGTH} characters")
-    return message

@@ -246,37 +246,6 @@ def cached_manifest(blobs: Blobs, files: list[FoundFile], cache: StatCache) -> M
     return Manifest(tuple(sorted(entries, key=lambda entry: entry.path)))
 
 
-@dataclass(frozen=True)
-class StoredPath:
-    """A file or folder stored in the blob store (durably), not yet recorded as a version."""
-
-    path: str
-    root_is_file: bool
-    files: list[FoundFile]
-    snapshot: Snapshot
-    store_url: str
-
-
-def store_path(
-    blobs: BlobStore,
-    home: Path,
-    path: str | os.PathLike[str],
-    *,
-    progress: ProgressCallback | None = None,
-) -> StoredPath:
-    """Walk ``path`` and store every file in one batch (durable and published together),
-    skipping files the stat cache under ``home`` knows in their current state."""
-    files = walk(path)
-    root_is_file = Path(path).is_file()
-    cache = StatCache.for_store(home, blobs)
-    try:
-        with blobs.batch() as batch:
-            snap = snapshot(batch, files, cache=cache, progress=progress)
-    finally:
-        cache.close()
-    return StoredPath(os.fspath(path), root_is_file, files, snap, blobs.url)
-
-
 def default_workers() -> int:
     return min(16, 2 * (os.cpu_count() or 2))
 

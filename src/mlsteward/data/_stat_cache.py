@@ -24,7 +24,6 @@ from typing import Any
 
 RACY_MARGIN_NS = 50_000_000
 """Coarse file system clocks tick every few milliseconds; 50 ms leaves room to spare."""
-CACHE_FOLDER = "cache"
 CACHE_FILE = "dataset_stat_cache.sqlite3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat_cache (
@@ -82,10 +81,10 @@ class StatCache:
             self._conn = None  # no cache: every file is read
 
     @classmethod
-    def for_store(cls, home: Path, blobs: Any) -> StatCache:
-        """The cache under the home folder ``home`` for ``blobs`` (a ``BlobStore``): one per
-        store URL and encryption (addresses differ with a keyring)."""
-        return cls(home / CACHE_FOLDER, f"{blobs.url}|encrypted={blobs.encrypted}")
+    def for_store(cls, folder: Path, blobs: Any) -> StatCache:
+        """The cache kept in ``folder`` for ``blobs`` (a ``BlobStore``): one per store URL
+        and encryption (addresses differ with a keyring)."""
+        return cls(folder, f"{blobs.url}|encrypted={blobs.encrypted}")
 
     def close(self) -> None:
         if self._conn is not None:

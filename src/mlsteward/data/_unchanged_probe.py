@@ -36,6 +36,7 @@ from ._stat_cache import StatCache
 
 DATABASE_FILE = "mlsteward.db"
 BLOBS_FOLDER = "blobs"
+CACHE_FOLDER = "cache"
 
 _LATEST_VERSION = """
 SELECT v.*
@@ -62,7 +63,7 @@ def unchanged_version(
         files = walk(path)
     except StewardError:
         return None  # the ordinary path says what is wrong
-    cache = StatCache.for_store(home, blobs)
+    cache = StatCache.for_store(home / CACHE_FOLDER, blobs)
     try:
         manifest = cached_manifest(blobs, files, cache)
     finally:

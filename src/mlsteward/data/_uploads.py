@@ -195,12 +195,12 @@ def commit_dataset_upload(
     table: the server reads it from the store for its schema, profile and PII classes, so a
     client cannot state them. ``IntegrityError`` names an address the project does not hold
     or whose stored size differs from the manifest's; nothing is recorded then."""
-    from ._model import Manifest, check_dataset_name, check_version_message
+    from ._model import Manifest, check_dataset_name
     from ._table_files import inspect_table, is_table_file
-    from ._versions import _record_version, _unchanged, validate_new_version
+    from ._versions import _check_message, _record_version, _unchanged, validate_new_version
 
     check_dataset_name(name)
-    check_version_message(message)
+    _check_message(message)
     if not isinstance(source, str) or len(source) > 1000:
         raise InvalidArgument("source must be a text of at most 1000 characters")
     parsed = Manifest.from_bytes(orjson.dumps(dict(manifest)))

@@ -23,14 +23,9 @@ from ..store import utcnow
 from ..store._tables import blob_refs
 from ._chunking import address_key_of, put_bytes_once
 from ._datasets import fetch_dataset_row, insert_dataset, search_text_of
-from ._model import (
-    DatasetVersion,
-    Manifest,
-    check_dataset_name,
-    check_version_message,
-    version_from_row,
-)
-from ._snapshot import StoredPath, store_path
+from ._model import DatasetVersion, Manifest, check_dataset_name, version_from_row
+from ._snapshot import snapshot, walk
+from ._stat_cache import StatCache
 from ._table_files import TableFacts, inspect_table, is_table_file, table_to_arrow
 from ._tables import dataset_columns, dataset_versions, datasets
 
@@ -40,7 +35,14 @@ if TYPE_CHECKING:
 VERSION_OWNER = "dataset_version"
 _log = logging.getLogger("mlsteward.data")
 """``blob_refs.owner_type`` of a version's blobs; ``owner_id`` is the version id."""
+MAX_MESSAGE_LENGTH = 10_000
 _REF = re.compile(r"(?P<name>[^@]+)(?:@(?P<version>[0-9]+|latest))?")
+
+
+def _check_message(message: object) -> str:
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE_LENGTH:
+        raise InvalidArgument(f"message must be text of at most {MAX_MESSAGE_LENGTH} characters")
+    return message
 
 
 def check_version_number(version: object) -> int:
@@ -67,6 +69,10 @@ def fetch_version_row(conn: Connection, dataset_row: Row[Any], version: int | No
     return row
 
 
+def _stat_cache(platform: Platform) -> StatCache:
+    return StatCache.for_store(platform.settings.home / "cache", platform.blobs)
+
+
 def add_dataset_version(
     platform: Platform,
     actor: Actor,
@@ -77,7 +83,6 @@ def add_dataset_version(
     message: str = "",
     progress: Callable[[int], None] | None = None,
     source: str | None = None,
-    stored: StoredPath | None = None,
 ) -> DatasetVersion:
     """Snapshot the file or folder at ``path`` as the next version of ``name`` (editors; the
     dataset is created on its first version).
@@ -88,21 +93,20 @@ def add_dataset_version(
     ``progress`` is called with byte increments as files are stored. Raises ``NotFound`` for a
     missing path, ``InvalidArgument`` for unreadable or unsafe input (the message names the
     file) and ``Conflict`` if a file changes while it is read; nothing is recorded then.
-
-    ``stored``: ``store_path(platform.blobs, platform.settings.home, path)``, done already (the
-    command line stores the files while the platform opens, so the permission is checked
-    after they are stored, not before).
     """
     check_dataset_name(name)
-    check_version_message(message)
+    _check_message(message)
     with platform.db.read() as conn:  # refuse early: blobs are stored before the version
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.EDITOR)
-    if stored is None:
-        stored = store_path(platform.blobs, platform.settings.home, path, progress=progress)
-    elif stored.store_url != platform.blobs.url or stored.path != str(path):
-        raise InvalidArgument("the stored files are of another path or blob store")
-    files, root_is_file, snap = stored.files, stored.root_is_file, stored.snapshot
+    files = walk(path)
+    root_is_file = Path(path).is_file()
+    cache = _stat_cache(platform)
+    try:
+        with platform.blobs.batch() as batch:  # durable together, before the version
+            snap = snapshot(batch, files, cache=cache, progress=progress)
+    finally:
+        cache.close()
     manifest = snap.manifest
     manifest_info = put_bytes_once(
         platform.blobs, manifest.to_bytes(), address_key_of(platform.blobs)
@@ -326,7 +330,7 @@ def log_table_version(
     temporary ``<name>.parquet`` and added like a file (editors). Same contract as
     ``add_dataset_version``; ``InvalidArgument`` for anything that is not a table."""
     check_dataset_name(name)
-    check_version_message(message)
+    _check_message(message)
     arrow = table_to_arrow(table)
     import pyarrow.parquet as pq
 
