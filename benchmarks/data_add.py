@@ -10,6 +10,11 @@ generated once from a fixed seed: incompressible bytes, file sizes log-normal (a
 are big enough to be chunked), in 20 subfolders. Before each timed command the data is read
 (page cache warm for both sides) and ``os.sync()`` runs. Peak RSS is the command's own
 (``wait4``).
+
+A third, reference line (not a side of the table): ``cp -r`` of the same folder into a fresh
+folder, then ``sync``: the bytes copied and made durable, nothing hashed, no process start
+of a Python program. It shows what the disk and the page cache of the machine allow; an add
+that stores the files (dvc copies them into its cache too) cannot beat it by much.
 """
 
 from __future__ import annotations
@@ -135,6 +140,17 @@ def _dvc_round(repo: Path, work: Path, log: Path) -> tuple[tuple[float, int], ..
     return tuple(results)
 
 
+def _copy_round(repo: Path, work: Path, log: Path) -> tuple[float, int]:
+    target = work / "bare-copy"
+    shutil.rmtree(target, ignore_errors=True)
+    _warm(repo / "data")
+    os.sync()
+    command = ["sh", "-c", f'cp -r "{repo / "data"}" "{target}" && sync']
+    result = _timed(command, cwd=work, env=dict(os.environ), log=log)
+    shutil.rmtree(target, ignore_errors=True)
+    return result
+
+
 def _side(samples: list[tuple[float, int]]) -> Side:
     return Side(times=[t for t, _ in samples], peak_rss=max(r for _, r in samples))
 
@@ -158,6 +174,7 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
     log.unlink(missing_ok=True)
     ours: dict[str, list[tuple[float, int]]] = {"add": [], "re-add": []}
     theirs: dict[str, list[tuple[float, int]]] = {"add": [], "re-add": []}
+    copies: list[tuple[float, int]] = []
     if peer and not (PEERS_ROOT / "dvc" / "bin" / "dvc").exists():
         raise SystemExit("install the peer first: python -m benchmarks.peers dvc")
     for round_number in range(repeat + 1):  # round 0 is the warm-up
@@ -165,8 +182,10 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
         peer_add = peer_readd = None
         if peer:
             peer_add, peer_readd = _dvc_round(repo, work, log)
+        copy = _copy_round(repo, work, log)
         if round_number == 0:
             continue
+        copies.append(copy)
         ours["add"].append(add)
         ours["re-add"].append(readd)
         if peer_add is not None and peer_readd is not None:
@@ -180,5 +199,6 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
         if other is not None:
             print(_seconds(f"dvc {case} (dvc 3.67.1)", other))
         rows.append(Row(f"data {case}, {count:,} files (vs dvc add)", total, mine, other))
+    print(_seconds("reference: cp -r, then sync", _side(copies)))
     print()
     return rows
