@@ -103,7 +103,9 @@ def test_dockerfile_every_instruction_is_checked() -> None:
             assert _exec_form(rest) == ["mlsteward"]
         elif keyword == "CMD":
             assert _exec_form(rest) == [
-                "serve", "/models/model.mlsb", "--host", "0.0.0.0", "--port", "8080"
+                "serve", "/models/model.mlsb", "--host", "0.0.0.0", "--port", "8080",
+                "--trusted-key", "/models/signing-key.pub.pem",
+                "--api-key-file", "/run/secrets/mlsteward/api-keys",
             ]  # fmt: skip
         elif keyword == "LABEL":
             _key, _, value = rest.partition("=")
@@ -198,8 +200,10 @@ def test_deployment_and_service_structure() -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"tmp": "/tmp"}
+    assert mounts == {"tmp": "/tmp", "api-keys": "/run/secrets/mlsteward"}
     assert {v["name"] for v in pod["volumes"]} == set(mounts)
+    keys = next(v for v in pod["volumes"] if v["name"] == "api-keys")
+    assert keys["secret"]["secretName"] == f"{deployment['metadata']['name']}-api-keys"
     assert service["spec"]["ports"][0]["targetPort"] == "http"
 
 

@@ -31,6 +31,7 @@ from ._output import print_error
 from ._package import package_app
 from ._projects import projects_app
 from ._runs import runs_app
+from ._serve import serve
 from ._server import server
 from ._tokens import tokens_app
 from ._users import users_app
@@ -91,6 +92,7 @@ def _root(
 
 
 app.command("server")(server)
+app.command("serve")(serve)
 app.command("gc")(gc)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")

@@ -26,8 +26,23 @@ LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
 PACKAGE_PATH = "/models/model.mlsb"
 PUBLIC_KEY_PATH = "/models/signing-key.pub.pem"
-# Inside its container the server must listen on every interface to be reachable at all.
-SERVE_ARGS = ("serve", PACKAGE_PATH, "--host", "0.0.0.0", "--port", str(PORT))  # noqa: S104
+API_KEYS_DIR = "/run/secrets/mlsteward"
+API_KEYS_FILE = "api-keys"
+API_KEYS_PATH = f"{API_KEYS_DIR}/{API_KEYS_FILE}"
+# Inside its container the server must listen on every interface to be reachable at all, so it
+# needs API keys (a secret mounted at API_KEYS_PATH) and verifies the package again on start.
+SERVE_ARGS = (
+    "serve",
+    PACKAGE_PATH,
+    "--host",
+    "0.0.0.0",  # noqa: S104
+    "--port",
+    str(PORT),
+    "--trusted-key",
+    PUBLIC_KEY_PATH,
+    "--api-key-file",
+    API_KEYS_PATH,
+)
 """Arguments of ``mlsteward`` that serve the package (the image's ``CMD``)."""
 RUNTIME_UID = 10001
 DEFAULT_BASE_IMAGE = "python:3.11.10-slim-bookworm"
@@ -255,7 +270,10 @@ def kubernetes_manifests(
             "privileged": False,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": TMP_DIR},
+            {"name": "api-keys", "mountPath": API_KEYS_DIR, "readOnly": True},
+        ],
     }
     deployment = {
         "apiVersion": "apps/v1",
@@ -280,7 +298,17 @@ def kubernetes_manifests(
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                        {
+                            "name": "api-keys",
+                            "secret": {
+                                "secretName": f"{name}-api-keys",
+                                "items": [{"key": API_KEYS_FILE, "path": API_KEYS_FILE}],
+                                "defaultMode": 0o440,
+                            },
+                        },
+                    ],
                     "terminationGracePeriodSeconds": 30,
                 },
             },
