@@ -85,6 +85,14 @@ def test_a_package_is_served_until_interrupted(
         answer = httpx.post(f"{url}/invocations", json=body)
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"] == model.predict(rows).tolist()  # type: ignore[attr-defined]
+        assert answer.headers["x-request-id"]
+        scraped = httpx.get(f"{url}/metrics").text
+        assert (
+            'mlsteward_inference_requests_total{model="iris",protocol="mlflow",status="200"} 1.0'
+            in scraped
+        )
+        assert 'mlsteward_model_load_seconds{model="iris",version="1"}' in scraped
+        assert 'mlsteward_inference_batch_rows_count{model="iris"}' in scraped
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=40) == 0  # graceful shutdown
 
@@ -115,6 +123,16 @@ def test_refusals_are_one_line_errors(package: tuple[Path, Path, object], tmp_pa
     assert untrusted.returncode == 1
     assert "error:" in untrusted.stderr
     assert "signature" in untrusted.stderr.lower() or "key" in untrusted.stderr.lower()
+    lone_burst = run_cli_process(
+        "serve", str(path), "--trusted-key", str(pem), "--burst", "5", env=env
+    )
+    assert lone_burst.returncode == 1
+    assert "need --rate-limit" in lone_burst.stderr
+    bad_rate = run_cli_process(
+        "serve", str(path), "--trusted-key", str(pem), "--rate-limit", "fast", env=env
+    )
+    assert bad_rate.returncode == 1
+    assert "100/s" in bad_rate.stderr  # the message shows how to write a rate
     missing = run_cli_process(
         "serve", str(tmp_path / "nope.mlsb"), "--trusted-key", str(pem), env=env
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -53,6 +55,30 @@ def serve(
         int,
         typer.Option("--predict-threads", min=1, max=64, help="Predictions run at once."),
     ] = 2,
+    max_batch_rows: Annotated[
+        int,
+        typer.Option("--max-batch-rows", min=1, help="Rows at most in one batched model call."),
+    ] = 512,
+    max_queue_rows: Annotated[
+        int,
+        typer.Option(
+            "--max-queue-rows", min=1, help="Rows waiting at most; more get 503 + Retry-After."
+        ),
+    ] = 8192,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit", help="Requests per caller (API key, else address): 100/s, 600/min."
+        ),
+    ] = None,
+    burst: Annotated[
+        int | None,
+        typer.Option("--burst", min=1, help="Requests a caller may send at once (default: 1 s)."),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option("--redis-url", help="Share the rate limits of several servers in Redis."),
+    ] = None,
     project: Annotated[
         str, typer.Option("--project", help="Project of a models:/ source.")
     ] = "default",
@@ -68,7 +94,9 @@ def serve(
         if missing is None:
             raise
         raise missing from None
+    started = time.perf_counter()
     model = _load(source, name=name, trusted_key=trusted_key, project=project)
+    model = dataclasses.replace(model, load_seconds=time.perf_counter() - started)
     scheme = "https" if tls_certfile else "http"
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{shown_host}:{port}"
@@ -85,6 +113,11 @@ def serve(
         tls_certfile=tls_certfile,
         tls_keyfile=tls_keyfile,
         predict_threads=predict_threads,
+        max_batch_rows=max_batch_rows,
+        max_queue_rows=max_queue_rows,
+        rate_limit=rate_limit,
+        burst=burst,
+        redis_url=redis_url,
     )
 
 

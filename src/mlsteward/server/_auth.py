@@ -6,11 +6,11 @@ table and fails for any route without it, so routes added later are covered auto
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
 from fastapi import Request
 
+from .._loopback import is_loopback as is_loopback
 from ..errors import ConfigurationError, InvalidArgument, PermissionDenied, Unauthenticated
 from ..platform import Platform
 from ..security import (
@@ -41,15 +41,6 @@ Level = Literal[
     "project:maintainer",
     "project:owner",
 ]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def auth_required(settings: Settings) -> bool:

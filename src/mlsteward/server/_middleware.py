@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._http_log import REQUEST_ID_HEADER, accept_request_id, log_access
 from ._errors import error_response
 
 access_log = logging.getLogger("mlsteward.access")
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -91,8 +89,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        supplied = headers.get("x-request-id", "")
-        request_id = supplied if _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
+        request_id = accept_request_id(headers.get("x-request-id"))
         scope.setdefault("state", {})["id"] = request_id
         path: str = scope["path"]
         is_upload = path.startswith(self.upload_prefixes) or path.endswith(self.upload_suffixes)
@@ -129,7 +126,7 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -155,16 +152,13 @@ class RequestContextMiddleware:
         method = scope.get("method", "")
         self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(method, route).observe(elapsed)
-        client = scope.get("client")
-        access_log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": method,
-                "path": scope.get("path"),
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "client": client[0] if client else None,
-            },
+        log_access(
+            access_log,
+            request_id=request_id,
+            method=method,
+            path=scope.get("path", ""),
+            status=status,
+            seconds=elapsed,
+            client=scope.get("client"),
+            route=route,
         )

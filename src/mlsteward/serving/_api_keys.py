@@ -48,7 +48,7 @@ def read_api_keys(path: Path) -> frozenset[bytes]:
     return frozenset(digests)
 
 
-def _presented(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def presented_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     for name, value in headers:
         if name == b"authorization" and value[:7].lower() == b"bearer ":
             return value[7:].strip()
@@ -79,7 +79,7 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        key = _presented(scope["headers"])
+        key = presented_key(scope["headers"])
         digest = hashlib.sha256(key).digest() if key else b""
         if key and any(hmac.compare_digest(digest, known) for known in self.digests):
             await self.app(scope, receive, send)

@@ -1,7 +1,8 @@
 """The inference server's ASGI app: every protocol over one model repository.
 
 Predictions run in worker threads (``anyio.to_thread``), never on the event loop, at most
-``predict_threads`` at a time. On start every model is warmed up on its stored input example
+``predict_threads`` at a time per model, and concurrent table requests are batched into one
+model call (``_batching``). On start every model is warmed up on its stored input example
 (the first prediction of a fresh model pays for lazy initialisation); only then does
 ``/v2/health/ready`` answer 200. On shutdown the server stops accepting, the in-flight
 requests finish (uvicorn's graceful shutdown), and readiness turns off first.
@@ -12,26 +13,55 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
 
+from ._batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_QUEUE_ROWS, Batcher
 from ._core import ModelRepository, ServedModel
+
+if TYPE_CHECKING:
+    from ._metrics import ServingMetrics
 
 _log = logging.getLogger("mlsteward.serving")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
 
 
-def make_predict(threads: int) -> Any:
-    """A ``Predict`` running at most ``threads`` predictions at a time, off the event loop."""
-    limiter = anyio.CapacityLimiter(threads)
+class BatchingPredict:
+    """The app's ``Predict``: one ``Batcher`` per served model version (see ``_batching``)."""
 
-    async def predict(model: ServedModel, data: Any) -> Any:
-        return await anyio.to_thread.run_sync(model.loaded.predict, data, limiter=limiter)
+    def __init__(
+        self,
+        threads: int,
+        *,
+        max_batch_rows: int,
+        max_queue_rows: int,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self._threads = threads
+        self._max_batch_rows = max_batch_rows
+        self._max_queue_rows = max_queue_rows
+        self._metrics = metrics
+        self._batchers: dict[tuple[str, str], Batcher] = {}
 
-    return predict
+    async def __call__(self, model: ServedModel, data: Any) -> Any:
+        key = (model.name, model.version)
+        batcher = self._batchers.get(key)
+        if batcher is None or batcher.model is not model:
+            batcher = self._batchers[key] = Batcher(
+                model,
+                threads=self._threads,
+                max_batch_rows=self._max_batch_rows,
+                max_queue_rows=self._max_queue_rows,
+                metrics=self._metrics,
+            )
+        return await batcher.predict(data)
+
+    async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close()
 
 
 async def warm_up(repository: ModelRepository, predict: Any) -> None:
@@ -53,14 +83,28 @@ def create_app(
     predict_threads: int = 2,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_rows: int = DEFAULT_MAX_ROWS,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS,
+    metrics: ServingMetrics | None = None,
 ) -> Starlette:
     """The server app: OIP v2 (``/v2``), MLflow scoring (``/invocations``, ``/ping``,
-    ``/health``, ``/version``) and the plain API (``/v1/models/{name}/predict``)."""
+    ``/health``, ``/version``) and the plain API (``/v1/models/{name}/predict``).
+
+    With ``metrics``, ``GET /metrics`` serves them and the batchers feed them (wrap the app in
+    ``ObservabilityMiddleware`` with the same metrics for the request counts).
+
+    Table predictions are batched (at most ``max_batch_rows`` rows per model call) and at most
+    ``max_queue_rows`` rows wait per model: beyond that, requests get 503 with Retry-After."""
     from ._mlflow_protocol import mlflow_routes
     from ._oip import oip_routes
     from ._v1 import v1_routes
 
-    predict = make_predict(predict_threads)
+    predict = BatchingPredict(
+        predict_threads,
+        max_batch_rows=max_batch_rows,
+        max_queue_rows=max_queue_rows,
+        metrics=metrics,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,10 +115,15 @@ def create_app(
             yield
         finally:
             repository.ready = False
+            await predict.close()
 
     routes = [
         *oip_routes(repository, predict, max_body_bytes=max_body_bytes),
         *mlflow_routes(repository, predict, max_body_bytes=max_body_bytes),
         *v1_routes(repository, predict, max_body_bytes=max_body_bytes, max_rows=max_rows),
     ]
+    if metrics is not None:
+        from ._metrics import metrics_route
+
+        routes.append(metrics_route(metrics))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -30,13 +30,15 @@ class ServedModel:
     ``name`` and ``version`` are what clients put in URLs (``version`` is a string: "3" for a
     registry version). ``platform`` names the framework for OIP metadata (e.g.
     ``sklearn``). ``loaded.predict(data)`` checks ``data`` against the signature, then predicts;
-    call it only through ``Predict`` (it blocks).
+    call it only through ``Predict`` (it blocks). ``load_seconds``: how long loading took
+    (verification included), for the metrics.
     """
 
     name: str
     version: str
     loaded: LoadedModel
     platform: str
+    load_seconds: float | None = None
 
     @property
     def signature(self) -> Signature | None:

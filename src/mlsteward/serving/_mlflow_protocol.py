@@ -492,9 +492,17 @@ async def in_thread_if_large(body: bytes, parse: Callable[[], Any]) -> Any:
 # Routes -----------------------------------------------------------------------------------------
 
 
-def _error(status_code: int, message: str) -> Response:
+def retry_headers(error: StewardError) -> dict[str, str] | None:
+    """``Retry-After`` for an ``Unavailable`` that says when to retry (load shedding)."""
+    retry = error.details.get("retry_after")
+    if isinstance(error, Unavailable) and isinstance(retry, int | float) and retry > 0:
+        return {"Retry-After": str(math.ceil(retry))}
+    return None
+
+
+def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
     code = _MLFLOW_CODE_BY_STATUS.get(status_code, "BAD_REQUEST")
-    return json_response({"error_code": code, "message": message}, status_code)
+    return json_response({"error_code": code, "message": message}, status_code, headers)
 
 
 def _method_not_allowed(allowed: str) -> Response:
@@ -547,7 +555,7 @@ def mlflow_routes(
             status = status_for(exc)
             if status == 500:
                 log.error("prediction on /invocations failed: %s", exc.message)
-            return _error(status, exc.message)
+            return _error(status, exc.message, retry_headers(exc))
         except Exception as exc:
             log.exception("the model raised while predicting on /invocations")
             return _error(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigurationError
+from ._batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_QUEUE_ROWS
 from ._core import ModelRepository
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -19,6 +22,11 @@ def run_inference_server(
     tls_certfile: Path | None = None,
     tls_keyfile: Path | None = None,
     predict_threads: int = 2,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS,
+    rate_limit: str | None = None,
+    burst: int | None = None,
+    redis_url: str | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve until interrupted; in-flight requests finish on shutdown (up to 30 s).
@@ -28,9 +36,12 @@ def run_inference_server(
     """
     import uvicorn
 
-    from ..server._auth import is_loopback
+    from .._http_log import configure_logging
+    from .._loopback import is_loopback
     from ._api_keys import ApiKeyMiddleware, read_api_keys
     from ._app import create_app
+    from ._metrics import ObservabilityMiddleware, ServingMetrics
+    from ._rate_limit import RateLimitMiddleware
 
     if (tls_certfile is None) != (tls_keyfile is None):
         raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
@@ -43,8 +54,27 @@ def run_inference_server(
             f"refusing to serve {host} without authentication: pass --api-key-file FILE "
             "(one random key per line), or serve on 127.0.0.1 behind your own gateway"
         )
-    app = create_app(repository, predict_threads=predict_threads)
-    asgi = ApiKeyMiddleware(app, digests) if digests is not None else app
+    metrics = ServingMetrics()
+    for name in repository.names():
+        model = repository.get(name)
+        if model.load_seconds is not None:
+            metrics.model_loaded(model.name, model.version, model.load_seconds)
+    app = create_app(
+        repository,
+        metrics=metrics,
+        predict_threads=predict_threads,
+        max_batch_rows=max_batch_rows,
+        max_queue_rows=max_queue_rows,
+    )
+    asgi: Any = app
+    limiter = _rate_limiter(rate_limit, burst, redis_url)
+    if limiter is not None:
+        asgi = RateLimitMiddleware(asgi, limiter)  # inside the keys: only valid keys get buckets
+    if digests is not None:
+        asgi = ApiKeyMiddleware(asgi, digests)
+    # Outermost: refused requests (401, 429) get a request id, a log line and a count too.
+    asgi = ObservabilityMiddleware(asgi, metrics=metrics, repository=repository)
+    configure_logging(log_level)
     ssl = {}
     if tls_certfile is not None and tls_keyfile is not None:
         ssl = {"ssl_certfile": str(tls_certfile), "ssl_keyfile": str(tls_keyfile)}
@@ -52,7 +82,23 @@ def run_inference_server(
         asgi,
         host=host,
         port=port,
-        log_level=log_level,
+        log_level=log_level.lower(),
+        log_config=None,  # our JSON log lines, access lines included
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **ssl,  # type: ignore[arg-type]
     )
+
+
+def _rate_limiter(rate_limit: str | None, burst: int | None, redis_url: str | None) -> Any:
+    """The limiter the options ask for (None without ``rate_limit``)."""
+    from ._rate_limit import InProcessRateLimiter, RedisRateLimiter, parse_rate
+
+    if rate_limit is None:
+        if burst is not None or redis_url is not None:
+            raise ConfigurationError("--burst and --redis-url need --rate-limit")
+        return None
+    rate = parse_rate(rate_limit)
+    capacity = burst if burst is not None else max(1, math.ceil(rate))
+    if redis_url is not None:
+        return RedisRateLimiter(redis_url, rate, capacity)
+    return InProcessRateLimiter(rate, capacity)

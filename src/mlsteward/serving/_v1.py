@@ -36,6 +36,7 @@ from ._mlflow_protocol import (
     media_type,
     read_body,
     records_input,
+    retry_headers,
     status_for,
 )
 
@@ -47,7 +48,8 @@ DEFAULT_MAX_ROWS = 10_000
 
 
 def _error(error: StewardError, status_code: int | None = None) -> Response:
-    return json_response(error.to_payload(), status_code or status_for(error))
+    status = status_code or status_for(error)
+    return json_response(error.to_payload(), status, retry_headers(error))
 
 
 def _records(body: bytes, max_rows: int) -> list[Any]:
