@@ -138,3 +138,38 @@ def test_refusals_are_one_line_errors(package: tuple[Path, Path, object], tmp_pa
     )
     assert missing.returncode == 1
     assert "nope.mlsb" in missing.stderr
+
+
+def test_a_registered_version_is_served_by_its_alias(tmp_path: Path) -> None:
+    from mlsteward.platform import Platform
+    from mlsteward.registry import ModelFile, register_model_version, set_alias
+    from mlsteward.security import LOCAL_ADMIN
+    from mlsteward.settings import load_settings
+
+    from ._support import save_iris_model
+
+    folder = tmp_path / "saved"
+    model = save_iris_model(folder)
+    home = tmp_path / "home"
+    platform = Platform.open(load_settings(home=home))
+    try:
+        files = []
+        for path in sorted(folder.iterdir()):
+            blob = platform.blobs.put_bytes(path.read_bytes())
+            files.append(ModelFile(path.name, blob.address, blob.size))
+        register_model_version(
+            platform, LOCAL_ADMIN, "default", "iris", source_uri="runs:/r/m", flavor="sklearn",
+            files=files,
+        )  # fmt: skip
+        set_alias(platform, LOCAL_ADMIN, "default", "iris", "production", 1)
+    finally:
+        platform.close()
+    x, _ = iris_frame()
+    with _serving("models:/iris@production", home=home) as (url, _):
+        answer = httpx.post(
+            f"{url}/v1/models/iris/predict", json={"records": x.head(4).to_dict("records")}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["version"] == "1"
+        got = [p["prediction"] for p in answer.json()["predictions"]]
+        assert got == model.predict(x.head(4)).tolist()
