@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..models._signature import Schema, Signature, checked_column_names, records_to_columns
 from ._core import ModelRepository, Predict
+from ._http import read_body as read_body
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -138,28 +139,6 @@ def media_type(request: Request) -> tuple[str, dict[str, str]]:
         key, _, value = pair.partition("=")
         params[key.strip().lower()] = value.strip().strip('"')
     return kind.lower(), params
-
-
-async def read_body(request: Request, max_body_bytes: int) -> bytes:
-    """The request body; ``PayloadTooLarge`` as soon as it passes ``max_body_bytes`` (checked
-    against ``Content-Length`` first, then while streaming, so a lying or absent length does not
-    let a larger body through)."""
-    too_large = PayloadTooLarge(
-        f"the request body is larger than the limit of {max_body_bytes} bytes; send fewer rows "
-        "per request",
-        details={"limit": max_body_bytes},
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _bad_constant(name: str) -> float:

@@ -39,6 +39,7 @@ from .. import __version__
 from ..errors import InvalidArgument, NotFound, PayloadTooLarge, StewardError, Unavailable
 from ..models import ColumnSpec, Schema
 from ._core import ModelRepository, Predict, ServedModel
+from ._http import read_body
 
 __all__ = ["oip_routes"]
 
@@ -158,23 +159,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             f"content type {media[:100]!r} is not accepted: send application/json (or "
             "application/octet-stream with the binary tensor data extension)",
         )
-    declared = _size(request.headers.get("content-length"))
-    if declared == -1:
-        raise InvalidArgument("the Content-Length header is not a number")
-    too_large = PayloadTooLarge(
-        f"the request body is larger than the limit of {limit} bytes: send fewer rows per request",
-        details={"limit": limit},
-    )
-    if declared is not None and declared > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, limit)
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         return body
@@ -187,7 +172,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidArgument(f"the {encoding} body cannot be decompressed: {exc}") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise too_large
+        raise PayloadTooLarge(
+            f"the decompressed request body is larger than the limit of {limit} bytes: send "
+            "fewer rows per request",
+            details={"limit": limit},
+        )
     if not inflater.eof:
         raise InvalidArgument(f"the {encoding} body is truncated")
     return out
