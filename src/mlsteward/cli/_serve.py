@@ -82,6 +82,12 @@ def serve(
     project: Annotated[
         str, typer.Option("--project", help="Project of a models:/ source.")
     ] = "default",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Server processes sharing the port (forked)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve a model over the Open Inference Protocol v2 (/v2), MLflow's /invocations and
     /v1/models/NAME/predict. A package is verified (every byte and its signature) before its
@@ -118,6 +124,7 @@ def serve(
         rate_limit=rate_limit,
         burst=burst,
         redis_url=redis_url,
+        workers=workers,
     )
 
 

@@ -77,7 +77,7 @@ class ServingMetrics:
         self.in_flight = Gauge(
             "mlsteward_inference_requests_in_flight",
             "Inference requests being answered.",
-            registry=registry,
+            registry=registry,  # with --workers: one series per live worker (label pid)
         )
         self.batch_rows = Histogram(
             "mlsteward_inference_batch_rows",
@@ -91,6 +91,7 @@ class ServingMetrics:
             "Rows waiting for a model.",
             ["model"],
             registry=registry,
+            multiprocess_mode="livesum",  # with --workers: summed over the live workers
         )
         self.shed_requests = Counter(
             "mlsteward_inference_shed",
@@ -103,6 +104,7 @@ class ServingMetrics:
             "Time the served version of a model took to load and warm up.",
             ["model", "version"],
             registry=registry,
+            multiprocess_mode="max",
         )
         self.prediction_log_drops = Counter(
             "mlsteward_prediction_log_dropped",

@@ -28,8 +28,11 @@ def run_inference_server(
     burst: int | None = None,
     redis_url: str | None = None,
     log_level: str = "info",
+    workers: int = 1,
 ) -> None:
     """Serve until interrupted; in-flight requests finish on shutdown (up to 30 s).
+
+    ``workers`` > 1 forks that many server processes sharing the port (see ``_workers``).
 
     Refuses a non-loopback address without API keys (``ConfigurationError`` saying what to
     do), and a certificate without its key.
@@ -54,39 +57,44 @@ def run_inference_server(
             f"refusing to serve {host} without authentication: pass --api-key-file FILE "
             "(one random key per line), or serve on 127.0.0.1 behind your own gateway"
         )
-    metrics = ServingMetrics()
-    for name in repository.names():
-        model = repository.get(name)
-        if model.load_seconds is not None:
-            metrics.model_loaded(model.name, model.version, model.load_seconds)
-    app = create_app(
-        repository,
-        metrics=metrics,
-        predict_threads=predict_threads,
-        max_batch_rows=max_batch_rows,
-        max_queue_rows=max_queue_rows,
-    )
-    asgi: Any = app
     limiter = _rate_limiter(rate_limit, burst, redis_url)
-    if limiter is not None:
-        asgi = RateLimitMiddleware(asgi, limiter)  # inside the keys: only valid keys get buckets
-    if digests is not None:
-        asgi = ApiKeyMiddleware(asgi, digests)
-    # Outermost: refused requests (401, 429) get a request id, a log line and a count too.
-    asgi = ObservabilityMiddleware(asgi, metrics=metrics, repository=repository)
+
+    def assemble(metrics: ServingMetrics) -> Any:
+        for name in repository.names():
+            model = repository.get(name)
+            if model.load_seconds is not None:
+                metrics.model_loaded(model.name, model.version, model.load_seconds)
+        app = create_app(
+            repository,
+            metrics=metrics,
+            predict_threads=predict_threads,
+            max_batch_rows=max_batch_rows,
+            max_queue_rows=max_queue_rows,
+        )
+        asgi: Any = app
+        if limiter is not None:  # inside the keys: only valid keys get buckets
+            asgi = RateLimitMiddleware(asgi, limiter)
+        if digests is not None:
+            asgi = ApiKeyMiddleware(asgi, digests)
+        # Outermost: refused requests (401, 429) get a request id, a log line and a count too.
+        return ObservabilityMiddleware(asgi, metrics=metrics, repository=repository)
+
     configure_logging(log_level)
     ssl = {}
     if tls_certfile is not None and tls_keyfile is not None:
         ssl = {"ssl_certfile": str(tls_certfile), "ssl_keyfile": str(tls_keyfile)}
-    uvicorn.run(
-        asgi,
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        log_config=None,  # our JSON log lines, access lines included
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        **ssl,  # type: ignore[arg-type]
-    )
+    options: dict[str, Any] = {
+        "log_level": log_level.lower(),
+        "log_config": None,  # our JSON log lines, access lines included
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        **ssl,
+    }
+    if workers > 1:
+        from ._workers import serve_workers
+
+        serve_workers(assemble, host=host, port=port, workers=workers, uvicorn_options=options)
+        return
+    uvicorn.run(assemble(ServingMetrics()), host=host, port=port, **options)
 
 
 def _rate_limiter(rate_limit: str | None, burst: int | None, redis_url: str | None) -> Any:
