@@ -94,12 +94,21 @@ def serve(
     model loads; a model whose loading would run code it carries is refused."""
     try:
         from ..serving import ModelRepository
-        from ..serving._run import run_inference_server
+        from ..serving._run import check_protection, run_inference_server
     except ImportError as exc:
         missing = missing_extra(exc, "`mlsteward serve`")
         if missing is None:
             raise
         raise missing from None
+    check_protection(  # before the model loads: a bad option fails at once
+        host=host,
+        api_key_file=api_key_file,
+        tls_certfile=tls_certfile,
+        tls_keyfile=tls_keyfile,
+        rate_limit=rate_limit,
+        burst=burst,
+        redis_url=redis_url,
+    )
     started = time.perf_counter()
     model = _load(source, name=name, trusted_key=trusted_key, project=project)
     model = dataclasses.replace(model, load_seconds=time.perf_counter() - started)

@@ -40,24 +40,20 @@ def run_inference_server(
     import uvicorn
 
     from .._http_log import configure_logging
-    from .._loopback import is_loopback
-    from ._api_keys import ApiKeyMiddleware, read_api_keys
+    from ._api_keys import ApiKeyMiddleware
     from ._app import create_app
     from ._metrics import ObservabilityMiddleware, ServingMetrics
     from ._rate_limit import RateLimitMiddleware
 
-    if (tls_certfile is None) != (tls_keyfile is None):
-        raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
-    for what, path in (("certificate", tls_certfile), ("key", tls_keyfile)):
-        if path is not None and not path.is_file():
-            raise ConfigurationError(f"the TLS {what} file {path} does not exist")
-    digests = read_api_keys(api_key_file) if api_key_file is not None else None
-    if digests is None and not is_loopback(host):
-        raise ConfigurationError(
-            f"refusing to serve {host} without authentication: pass --api-key-file FILE "
-            "(one random key per line), or serve on 127.0.0.1 behind your own gateway"
-        )
-    limiter = _rate_limiter(rate_limit, burst, redis_url)
+    digests, limiter = check_protection(
+        host=host,
+        api_key_file=api_key_file,
+        tls_certfile=tls_certfile,
+        tls_keyfile=tls_keyfile,
+        rate_limit=rate_limit,
+        burst=burst,
+        redis_url=redis_url,
+    )
 
     def assemble(metrics: ServingMetrics) -> Any:
         for name in repository.names():
@@ -95,6 +91,40 @@ def run_inference_server(
         serve_workers(assemble, host=host, port=port, workers=workers, uvicorn_options=options)
         return
     uvicorn.run(assemble(ServingMetrics()), host=host, port=port, **options)
+
+
+def check_protection(
+    *,
+    host: str,
+    api_key_file: Path | None,
+    tls_certfile: Path | None,
+    tls_keyfile: Path | None,
+    rate_limit: str | None,
+    burst: int | None,
+    redis_url: str | None,
+) -> tuple[frozenset[bytes] | None, Any]:
+    """The API key digests and the rate limiter the options ask for, checked (cheap: the
+    command line calls it before the model loads, so a bad option fails at once).
+
+    ``ConfigurationError`` for a certificate without its key, a missing TLS file, a bad key
+    file, a non-loopback ``host`` without keys, or rate-limit options without ``rate_limit``;
+    ``InvalidArgument`` for a rate that cannot be read.
+    """
+    from .._loopback import is_loopback
+    from ._api_keys import read_api_keys
+
+    if (tls_certfile is None) != (tls_keyfile is None):
+        raise ConfigurationError("--tls-certfile and --tls-keyfile go together")
+    for what, path in (("certificate", tls_certfile), ("key", tls_keyfile)):
+        if path is not None and not path.is_file():
+            raise ConfigurationError(f"the TLS {what} file {path} does not exist")
+    digests = read_api_keys(api_key_file) if api_key_file is not None else None
+    if digests is None and not is_loopback(host):
+        raise ConfigurationError(
+            f"refusing to serve {host} without authentication: pass --api-key-file FILE "
+            "(one random key per line), or serve on 127.0.0.1 behind your own gateway"
+        )
+    return digests, _rate_limiter(rate_limit, burst, redis_url)
 
 
 def _rate_limiter(rate_limit: str | None, burst: int | None, redis_url: str | None) -> Any:
