@@ -134,3 +134,29 @@ def test_batched_answers_equal_direct_predictions(tmp_path: Path, rows: int) -> 
         answers = asyncio.run(many(url))
     got = [p["prediction"] for a in answers for p in a.json()["predictions"]]
     assert got == model.predict(frame).tolist()
+
+
+def test_a_request_waiting_past_the_timeout_gets_503_and_the_server_goes_on(
+    tmp_path: Path,
+) -> None:
+    model = save_iris_model(tmp_path / "m")
+    loaded = load_model_dir(tmp_path / "m")
+    gated = _Gated(loaded.predictor)
+    loaded.predictor = gated
+    repository = ModelRepository([ServedModel("iris", "1", loaded, "sklearn")])
+    app = create_app(repository, predict_threads=1, request_timeout=0.5)
+    x, _ = iris_frame()
+    body = {"records": x.iloc[[2]].to_dict("records")}
+    with _server(app) as url:
+        gated.gate.clear()  # the model hangs
+        started = time.monotonic()
+        late = httpx.post(f"{url}/v1/models/iris/predict", json=body, timeout=30)
+        waited = time.monotonic() - started
+        gated.gate.set()
+        assert late.status_code == 503
+        assert late.headers["retry-after"] == "1"
+        assert "longer than the server's limit of 0.5 s" in late.json()["error"]["message"]
+        assert waited < 5
+        again = httpx.post(f"{url}/v1/models/iris/predict", json=body, timeout=30)
+        assert again.status_code == 200
+        assert again.json()["predictions"][0]["prediction"] == model.predict(x.iloc[[2]])[0]

@@ -66,6 +66,14 @@ def serve(
             "--max-queue-rows", min=1, help="Rows waiting at most; more get 503 + Retry-After."
         ),
     ] = 8192,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            min=0.001,
+            help="Seconds a request may wait for its prediction; then 503 + Retry-After.",
+        ),
+    ] = 60.0,
     rate_limit: Annotated[
         str | None,
         typer.Option(
@@ -140,6 +148,7 @@ def serve(
         burst=burst,
         redis_url=redis_url,
         workers=workers,
+        request_timeout=request_timeout,
     )
 
 

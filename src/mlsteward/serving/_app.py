@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.applications import Starlette
 
-from ._batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_QUEUE_ROWS, Batcher
+from ..errors import Unavailable
+from ._batching import (
+    DEFAULT_MAX_BATCH_ROWS,
+    DEFAULT_MAX_QUEUE_ROWS,
+    RETRY_AFTER_SECONDS,
+    Batcher,
+)
 from ._core import ModelRepository, ServedModel
 
 if TYPE_CHECKING:
@@ -27,10 +33,14 @@ if TYPE_CHECKING:
 _log = logging.getLogger("mlsteward.serving")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
+DEFAULT_REQUEST_TIMEOUT = 60.0
 
 
 class BatchingPredict:
-    """The app's ``Predict``: one ``Batcher`` per served model version (see ``_batching``)."""
+    """The app's ``Predict``: one ``Batcher`` per served model version (see ``_batching``).
+
+    With ``timeout`` (seconds), a request waiting longer for its prediction is answered with
+    ``Unavailable`` (503 with Retry-After); the model call it was part of still finishes."""
 
     def __init__(
         self,
@@ -39,7 +49,9 @@ class BatchingPredict:
         max_batch_rows: int,
         max_queue_rows: int,
         metrics: ServingMetrics | None = None,
+        timeout: float | None = None,
     ) -> None:
+        self._timeout = timeout
         self._threads = threads
         self._max_batch_rows = max_batch_rows
         self._max_queue_rows = max_queue_rows
@@ -57,7 +69,17 @@ class BatchingPredict:
                 max_queue_rows=self._max_queue_rows,
                 metrics=self._metrics,
             )
-        return await batcher.predict(data)
+        if self._timeout is None:
+            return await batcher.predict(data)
+        try:
+            with anyio.fail_after(self._timeout):
+                return await batcher.predict(data)
+        except TimeoutError:
+            raise Unavailable(
+                f"the prediction took longer than the server's limit of {self._timeout:g} s; "
+                "retry with fewer rows, or later",
+                details={"retry_after": RETRY_AFTER_SECONDS},
+            ) from None
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
@@ -86,6 +108,7 @@ def create_app(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS,
     metrics: ServingMetrics | None = None,
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
 ) -> Starlette:
     """The server app: OIP v2 (``/v2``), MLflow scoring (``/invocations``, ``/ping``,
     ``/health``, ``/version``) and the plain API (``/v1/models/{name}/predict``).
@@ -104,6 +127,7 @@ def create_app(
         max_batch_rows=max_batch_rows,
         max_queue_rows=max_queue_rows,
         metrics=metrics,
+        timeout=request_timeout,
     )
 
     @contextlib.asynccontextmanager

@@ -104,7 +104,7 @@ class Batcher:
         rows = self._table_rows(data)
         if rows is None:
             return await anyio.to_thread.run_sync(
-                self.model.loaded.predict, data, limiter=self._limiter
+                self.model.loaded.predict, data, limiter=self._limiter, abandon_on_cancel=True
             )
         if self.queued_rows + rows > self.max_queue_rows and self.queued_rows > 0:
             if self._metrics is not None:

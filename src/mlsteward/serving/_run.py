@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._app import DEFAULT_REQUEST_TIMEOUT
 from ._batching import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_QUEUE_ROWS
 from ._core import ModelRepository
 
@@ -29,6 +30,7 @@ def run_inference_server(
     redis_url: str | None = None,
     log_level: str = "info",
     workers: int = 1,
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
 ) -> None:
     """Serve until interrupted; in-flight requests finish on shutdown (up to 30 s).
 
@@ -66,6 +68,7 @@ def run_inference_server(
             predict_threads=predict_threads,
             max_batch_rows=max_batch_rows,
             max_queue_rows=max_queue_rows,
+            request_timeout=request_timeout,
         )
         asgi: Any = app
         if limiter is not None:  # inside the keys: only valid keys get buckets
