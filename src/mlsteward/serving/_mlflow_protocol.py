@@ -47,7 +47,7 @@ from ..errors import (
     Unavailable,
 )
 from ..models._signature import Schema, Signature, checked_column_names, records_to_columns
-from ._core import ModelRepository, Predict
+from ._core import ModelRepository, Predict, columns_frame
 from ._http import read_body as read_body
 
 if TYPE_CHECKING:
@@ -219,9 +219,7 @@ def _column(values: list[Any]) -> npt.NDArray[Any]:
 
 
 def _frame(columns: Mapping[str, npt.NDArray[Any]]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(dict(columns), copy=False)
+    return columns_frame(columns)
 
 
 def _rows_as_columns(rows: list[Any], names: list[str], what: str) -> dict[str, Any]:
