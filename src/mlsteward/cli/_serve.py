@@ -109,7 +109,7 @@ def serve(
         if missing is None:
             raise
         raise missing from None
-    check_protection(  # before the model loads: a bad option fails at once
+    protection = check_protection(  # before the model loads: a bad option fails at once
         host=host,
         api_key_file=api_key_file,
         tls_certfile=tls_certfile,
@@ -138,15 +138,10 @@ def serve(
         ModelRepository([model]),
         host=host,
         port=port,
-        api_key_file=api_key_file,
-        tls_certfile=tls_certfile,
-        tls_keyfile=tls_keyfile,
+        protection=protection,
         predict_threads=predict_threads,
         max_batch_rows=max_batch_rows,
         max_queue_rows=max_queue_rows,
-        rate_limit=rate_limit,
-        burst=burst,
-        redis_url=redis_url,
         workers=workers,
         request_timeout=request_timeout,
     )

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from ..errors import Conflict, InvalidArgument, NotFound, StewardError
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
+from ..store._numbering import next_number
 from ..store._tables import blob_refs
 from ._chunking import address_key_of, put_bytes_once
 from ._datasets import fetch_dataset_row, insert_dataset, search_text_of
@@ -212,14 +213,9 @@ def _record_version(
             latest = fetch_version_row(conn, dataset_row, None)
             if latest.manifest_address == record["manifest_address"]:
                 return version_from_row(latest, name, unchanged=True)
-        number = (
-            conn.execute(
-                select(func.max(dataset_versions.c.version)).where(
-                    dataset_versions.c.dataset_id == dataset_row.id
-                )
-            ).scalar_one_or_none()
-            or 0
-        ) + 1
+        number = next_number(
+            conn, dataset_versions.c.version, dataset_versions.c.dataset_id, dataset_row.id
+        )
         version_id = uuid.uuid4().hex
         now = utcnow()
         conn.execute(

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
+from ..store._numbering import next_number
 from ..store._tables import blob_refs
 from ..tracking._artifacts import artifact_owner_id
 from ._model import (
@@ -378,14 +379,9 @@ def register_model_version(
                 project_id=project_row.id,
             )
             model_row = fetch_model_row(conn, project_row.id, name, lock=True)
-        number = (
-            conn.execute(
-                select(func.max(model_versions.c.version)).where(
-                    model_versions.c.model_id == model_row.id
-                )
-            ).scalar_one_or_none()
-            or 0
-        ) + 1
+        number = next_number(
+            conn, model_versions.c.version, model_versions.c.model_id, model_row.id
+        )
         version_id = uuid.uuid4().hex
         conn.execute(
             insert(model_versions).values(

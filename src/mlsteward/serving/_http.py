@@ -6,6 +6,10 @@ from starlette.requests import Request
 
 from ..errors import PayloadTooLarge
 
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+"""Routes take every method and answer a wrong one with a JSON 405 themselves (Starlette's own
+405 is plain text)."""
+
 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
     """The request body; ``PayloadTooLarge`` as soon as it passes ``max_body_bytes`` (checked

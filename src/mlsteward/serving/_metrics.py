@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._http_log import REQUEST_ID_HEADER, accept_request_id, log_access
 from ._core import ModelRepository
-from ._mlflow_protocol import ANY_METHOD
+from ._http import ANY_METHOD
 
 access_log = logging.getLogger("mlsteward.serving.access")
 

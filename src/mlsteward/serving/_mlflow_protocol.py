@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..models._signature import Schema, Signature, checked_column_names, records_to_columns
 from ._core import ModelRepository, Predict, columns_frame
+from ._http import ANY_METHOD as ANY_METHOD
 from ._http import read_body as read_body
 
 if TYPE_CHECKING:
@@ -77,9 +78,6 @@ CSV = "text/csv"
 JSON = "application/json"
 # Bodies above this are parsed in a worker thread, so one large request does not stall the loop.
 _THREAD_PARSE_BYTES = 256 * 1024
-# Prediction routes take every method and answer the wrong ones with a JSON 405 themselves
-# (Starlette's own 405 is plain text).
-ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _SPLIT_KEYS = frozenset({"columns", "data", "index"})
 
 # The platform server's one code -> status table (``server._errors``) imports the whole platform

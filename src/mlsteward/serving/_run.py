@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,26 @@ from ._core import ModelRepository
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
+@dataclass(frozen=True)
+class Protection:
+    """What guards the server: API key digests (None: loopback only), a rate limiter (or
+    None) and the TLS certificate and key (both or neither)."""
+
+    api_keys: frozenset[bytes] | None
+    limiter: Any
+    tls_certfile: Path | None
+    tls_keyfile: Path | None
+
+
 def run_inference_server(
     repository: ModelRepository,
     *,
     host: str,
     port: int,
-    api_key_file: Path | None = None,
-    tls_certfile: Path | None = None,
-    tls_keyfile: Path | None = None,
+    protection: Protection,
     predict_threads: int = 2,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS,
-    rate_limit: str | None = None,
-    burst: int | None = None,
-    redis_url: str | None = None,
     log_level: str = "info",
     workers: int = 1,
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
@@ -35,9 +42,8 @@ def run_inference_server(
     """Serve until interrupted; in-flight requests finish on shutdown (up to 30 s).
 
     ``workers`` > 1 forks that many server processes sharing the port (see ``_workers``).
-
-    Refuses a non-loopback address without API keys (``ConfigurationError`` saying what to
-    do), and a certificate without its key.
+    ``protection``: from ``check_protection`` (API keys, rate limiter, TLS files), checked
+    before the model loaded.
     """
     import uvicorn
 
@@ -47,15 +53,7 @@ def run_inference_server(
     from ._metrics import ObservabilityMiddleware, ServingMetrics
     from ._rate_limit import RateLimitMiddleware
 
-    digests, limiter = check_protection(
-        host=host,
-        api_key_file=api_key_file,
-        tls_certfile=tls_certfile,
-        tls_keyfile=tls_keyfile,
-        rate_limit=rate_limit,
-        burst=burst,
-        redis_url=redis_url,
-    )
+    digests, limiter = protection.api_keys, protection.limiter
 
     def assemble(metrics: ServingMetrics) -> Any:
         for name in repository.names():
@@ -80,8 +78,11 @@ def run_inference_server(
 
     configure_logging(log_level)
     ssl = {}
-    if tls_certfile is not None and tls_keyfile is not None:
-        ssl = {"ssl_certfile": str(tls_certfile), "ssl_keyfile": str(tls_keyfile)}
+    if protection.tls_certfile is not None and protection.tls_keyfile is not None:
+        ssl = {
+            "ssl_certfile": str(protection.tls_certfile),
+            "ssl_keyfile": str(protection.tls_keyfile),
+        }
     options: dict[str, Any] = {
         "log_level": log_level.lower(),
         "log_config": None,  # our JSON log lines, access lines included
@@ -105,9 +106,9 @@ def check_protection(
     rate_limit: str | None,
     burst: int | None,
     redis_url: str | None,
-) -> tuple[frozenset[bytes] | None, Any]:
-    """The API key digests and the rate limiter the options ask for, checked (cheap: the
-    command line calls it before the model loads, so a bad option fails at once).
+) -> Protection:
+    """The API key digests, rate limiter and TLS files the options ask for, checked (cheap:
+    the command line calls it before the model loads, so a bad option fails at once).
 
     ``ConfigurationError`` for a certificate without its key, a missing TLS file, a bad key
     file, a non-loopback ``host`` without keys, or rate-limit options without ``rate_limit``;
@@ -127,7 +128,9 @@ def check_protection(
             f"refusing to serve {host} without authentication: pass --api-key-file FILE "
             "(one random key per line), or serve on 127.0.0.1 behind your own gateway"
         )
-    return digests, _rate_limiter(rate_limit, burst, redis_url)
+    return Protection(
+        digests, _rate_limiter(rate_limit, burst, redis_url), tls_certfile, tls_keyfile
+    )
 
 
 def _rate_limiter(rate_limit: str | None, burst: int | None, redis_url: str | None) -> Any:
