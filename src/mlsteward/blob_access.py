@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import insert, select
-
 from .security import Actor, Scope, require_admin
-from .store import utcnow
-from .store._tables import blob_refs
+from .store._blob_refs import keep_blob
 
 if TYPE_CHECKING:
     from .blobs import BlobInfo
@@ -38,23 +35,7 @@ def put_blob(platform: Platform, actor: Actor, source: Any) -> BlobInfo:
     require_admin(actor)
     info = platform.blobs.put_stream(source, max_bytes=platform.settings.max_upload_bytes)
     with platform.db.write() as conn:
-        exists = conn.execute(
-            select(blob_refs.c.address).where(
-                blob_refs.c.address == info.address,
-                blob_refs.c.owner_type == UPLOAD_OWNER,
-                blob_refs.c.owner_id == info.address,
-            )
-        ).first()
-        if exists is None:
-            conn.execute(
-                insert(blob_refs).values(
-                    address=info.address,
-                    owner_type=UPLOAD_OWNER,
-                    owner_id=info.address,
-                    size=info.size,
-                    created_at=utcnow(),
-                )
-            )
+        keep_blob(conn, info.address, UPLOAD_OWNER, info.address, info.size)
         platform.audit.record(
             conn,
             actor,

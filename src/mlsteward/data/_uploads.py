@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
 from ..blobs import BlobInfo, check_address
 from ..errors import IntegrityError, InvalidArgument
 from ..security import Actor, Role, fetch_project, require_project_role
-from ..store import utcnow
+from ..store._blob_refs import keep_blob
 from ..store._tables import blob_refs
 from ._tables import dataset_versions, datasets
 
@@ -135,23 +135,7 @@ def upload_dataset_blob(
             details={"expected": expected, "received": info.address},
         )
     with platform.db.write() as conn:
-        known = conn.execute(
-            select(blob_refs.c.address).where(
-                blob_refs.c.address == info.address,
-                blob_refs.c.owner_type == UPLOAD_OWNER,
-                blob_refs.c.owner_id == project_row.id,
-            )
-        ).first()
-        if known is None:
-            conn.execute(
-                insert(blob_refs).values(
-                    address=info.address,
-                    owner_type=UPLOAD_OWNER,
-                    owner_id=project_row.id,
-                    size=info.size,
-                    created_at=utcnow(),
-                )
-            )
+        keep_blob(conn, info.address, UPLOAD_OWNER, project_row.id, info.size)
     return info
 
 
