@@ -7,7 +7,9 @@ and loaded by both sides, so both serve the same model):
 - single-row requests, 16 connections, ``POST /invocations`` with ``dataframe_split``;
 - 1,000-row requests, 4 connections, ``POST /invocations`` (rates are rows per second);
 - mlsteward only: the same two loads through the Open Inference Protocol JSON path
-  (``POST /v2/models/NAME/infer``), shown against MLflow's ``/invocations`` figures.
+  (``POST /v2/models/NAME/infer``), shown against MLflow's ``/invocations`` figures;
+- every mlsteward case twice: one server process (``--workers 1``, the default) and two
+  (``--workers 2``, one per core here), each beside the same MLflow figures.
 
 Each server runs in its own process on 127.0.0.1 with its default settings: ``mlsteward serve
 PACKAGE --trusted-key PEM`` (a signed package) and ``mlflow models serve -m DIR --env-manager
@@ -90,6 +92,9 @@ class Case:
     rows: int
     path: str  # "invocations" or "oip"
 
+
+WORKERS = (1, 2)
+"""``mlsteward serve --workers``: one process (the default), then one per core of this machine."""
 
 CASES = (
     Case("single", "single-row /invocations, 16 connections", 16, 1, "invocations"),
@@ -380,19 +385,23 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
         url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLSTEWARD_")}
         env["MLSTEWARD_HOME"] = str(base / "home")
-        command = [sys.executable, "-m", "mlsteward.cli", "serve", str(package)]
-        command += ["--trusted-key", str(pem), "--port", str(port)]
-        with _server(command, env, f"{url}/v2/health/ready", base / "ours.log") as process:
-            expected = _predict(url, "invocations", check)
-            if _predict(url, "oip", check) != expected:
-                raise RuntimeError("mlsteward: /invocations and OIP predictions differ")
-            for path in ("invocations", "oip"):
-                if len(_predict(url, path, batch)) != BATCH_ROWS:
-                    raise RuntimeError(f"mlsteward: {path} did not answer {BATCH_ROWS} rows")
-            for case in CASES:
-                ours[case.key] = _measure(
-                    url, process.pid, case, bodies, timing, script, repeat, "mlsteward"
-                )
+        for workers in WORKERS:
+            command = [sys.executable, "-m", "mlsteward.cli", "serve", str(package)]
+            command += ["--trusted-key", str(pem), "--port", str(port)]
+            command += ["--workers", str(workers)]
+            log = base / f"ours-{workers}.log"
+            with _server(command, env, f"{url}/v2/health/ready", log) as process:
+                expected = _predict(url, "invocations", check)
+                if _predict(url, "oip", check) != expected:
+                    raise RuntimeError("mlsteward: /invocations and OIP predictions differ")
+                for path in ("invocations", "oip"):
+                    if len(_predict(url, path, batch)) != BATCH_ROWS:
+                        raise RuntimeError(f"mlsteward: {path} did not answer {BATCH_ROWS} rows")
+                for case in CASES:
+                    side = "mlsteward" if workers == 1 else f"ours w={workers}"
+                    ours[f"{case.key}@{workers}"] = _measure(
+                        url, process.pid, case, bodies, timing, script, repeat, side
+                    )
 
         if peer:
             port = free_port()
@@ -418,10 +427,11 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
 
     peer_name = f"MLflow {peer_versions['mlflow']}" if peer_versions else "peer"
     rows: list[Row] = []
-    for case in CASES:
-        mine = ours[case.key]
+    for case, workers in ((case, workers) for workers in WORKERS for case in CASES):
+        mine = ours[f"{case.key}@{workers}"]
         other = theirs.get(case.key) or theirs.get(case.key.removeprefix("oip_"))
-        label = f"{case.label}; p50/p99 ms: mlsteward {mine.latency()}"
+        label = case.label if workers == 1 else f"{case.label}, mlsteward --workers {workers}"
+        label += f"; p50/p99 ms: mlsteward {mine.latency()}"
         if other is not None:
             label += f", {peer_name} {other.latency()}"
             if case.path == "oip":

@@ -14,6 +14,8 @@ TABLE_MODULES = (
     "mlsteward.packaging._tables",
     "mlsteward.data._tables",
     "mlsteward.validation._tables",
+    "mlsteward.deployments._tables",
+    "mlsteward.monitoring._tables",
 )
 
 

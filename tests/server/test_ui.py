@@ -338,7 +338,6 @@ def test_missing_things_are_html_404_pages(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("path", "subsystem"),
     [
-        ("/deployments", "packaging and serving"),
         ("/monitoring", "monitoring"),
     ],
 )

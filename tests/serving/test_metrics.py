@@ -42,7 +42,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def threaded_predict(model: ServedModel, data: Any) -> Any:
-    return await anyio.to_thread.run_sync(model.loaded.predict, data)
+    return await anyio.to_thread.run_sync(model.predict, data)
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +338,8 @@ def test_metrics_endpoint_speaks_the_prometheus_text_format(iris: Any) -> None:
             "mlsteward_inference_queue_rows": "gauge",
             "mlsteward_inference_shed": "counter",
             "mlsteward_model_load_seconds": "gauge",
-            "mlsteward_prediction_log_dropped": "counter",
+            "mlsteward_prediction_log_dropped_rows": "counter",
+            "mlsteward_prediction_log_dropped_windows": "counter",
             "mlsteward_inference_errors": "counter",
         }.items()
     )
@@ -358,15 +359,17 @@ def test_batching_queue_shedding_loading_and_log_drops_are_exposed(iris: Any) ->
     metrics = ServingMetrics()
     metrics.observe_batch("iris", 3)
     metrics.observe_batch("iris", 40)
-    metrics.set_queue_rows("iris", 12)
-    metrics.set_queue_rows("iris", 5)
+    metrics.change_queue_rows("iris", 12)  # e.g. two versions of a deployment
+    metrics.change_queue_rows("iris", 3)
+    metrics.change_queue_rows("iris", -10)
     metrics.shed("iris")
     metrics.shed("iris")
     metrics.model_loaded("iris", "1", 0.25)
     metrics.model_loaded("other", "4", 1.5)
     metrics.model_loaded("iris", "2", 0.5)  # a new version replaces the old one
-    metrics.prediction_log_dropped()
-    metrics.prediction_log_dropped(4)
+    metrics.prediction_log_dropped_rows(4, "queue_full")
+    metrics.prediction_log_dropped_rows(1, "queue_full")
+    metrics.prediction_log_dropped_windows()
     samples = scrape(TestClient(serve(ready(iris[0]), metrics)))
     assert value(samples, "mlsteward_inference_batch_rows_count", model="iris") == 2
     assert value(samples, "mlsteward_inference_batch_rows_sum", model="iris") == 43
@@ -378,7 +381,8 @@ def test_batching_queue_shedding_loading_and_log_drops_are_exposed(iris: Any) ->
         frozenset({("model", "iris"), ("version", "2")}): 0.5,
         frozenset({("model", "other"), ("version", "4")}): 1.5,
     }
-    assert value(samples, "mlsteward_prediction_log_dropped_total") == 5
+    assert value(samples, "mlsteward_prediction_log_dropped_rows_total", reason="queue_full") == 5
+    assert value(samples, "mlsteward_prediction_log_dropped_windows_total") == 1
 
 
 def test_each_metrics_object_counts_on_its_own(iris: Any) -> None:

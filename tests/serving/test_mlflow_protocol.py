@@ -28,7 +28,7 @@ from mlsteward.serving._mlflow_protocol import mlflow_routes
 
 
 async def threaded_predict(model: ServedModel, data: Any) -> Any:
-    return await anyio.to_thread.run_sync(model.loaded.predict, data)
+    return await anyio.to_thread.run_sync(model.predict, data)
 
 
 def _saved(folder: Path, model: Any, example: Any) -> LoadedModel:

@@ -34,7 +34,7 @@ HEADER = "Inference-Header-Content-Length"
 
 
 async def predict(model: ServedModel, data: Any) -> Any:
-    return await anyio.to_thread.run_sync(model.loaded.predict, data)
+    return await anyio.to_thread.run_sync(model.predict, data)
 
 
 @pytest.fixture(scope="module")

@@ -165,7 +165,8 @@ def test_a_registered_version_is_served_by_its_alias(tmp_path: Path) -> None:
     finally:
         platform.close()
     x, _ = iris_frame()
-    with _serving("models:/iris@production", home=home) as (url, _):
+    # Platform tokens are on by default for models:/ (tested in test_platform_tokens.py).
+    with _serving("models:/iris@production", "--no-platform-tokens", home=home) as (url, _):
         answer = httpx.post(
             f"{url}/v1/models/iris/predict", json={"records": x.head(4).to_dict("records")}
         )

@@ -25,7 +25,7 @@ UUID4_HEX = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$")
 
 
 async def threaded_predict(model: ServedModel, data: Any) -> Any:
-    return await anyio.to_thread.run_sync(model.loaded.predict, data)
+    return await anyio.to_thread.run_sync(model.predict, data)
 
 
 def _served(folder: Path, name: str, version: str, model: Any, example: Any) -> ServedModel:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
+import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,8 @@ class Server:
     log: Path
     tmp: Path
     port: int
+    verify: ssl.SSLContext | bool = True
+    headers: dict[str, str] = field(default_factory=dict)
 
     def records(self) -> list[dict[str, Any]]:
         """The JSON log lines written so far (by the parent and every worker)."""
@@ -81,7 +86,8 @@ class Server:
 
     def live_workers(self) -> set[int]:
         """The workers ``/metrics`` shows (each live worker has its in-flight gauge)."""
-        return {int(pid) for pid in _IN_FLIGHT.findall(httpx.get(f"{self.url}/metrics").text)}
+        answer = httpx.get(f"{self.url}/metrics", verify=self.verify, headers=self.headers)
+        return {int(pid) for pid in _IN_FLIGHT.findall(answer.text)}
 
     def answering_workers(self) -> set[int]:
         """The workers that wrote an access-log line for a prediction."""
@@ -96,11 +102,20 @@ class Server:
 
 @contextlib.contextmanager
 def _serving(
-    package: tuple[Path, Path, object], tmp_path: Path, *, workers: int = 2
+    package: tuple[Path, Path, object],
+    tmp_path: Path,
+    *,
+    workers: int = 2,
+    options: tuple[str, ...] = (),
+    verify: Path | None = None,
+    api_key: str | None = None,
 ) -> Iterator[Server]:
+    """``mlsteward serve --workers`` with ``options``; ``verify``: the TLS certificate to trust
+    (the server then speaks HTTPS); ``api_key``: the key to send (for ``/metrics``)."""
     path, pem, _ = package
     port = _free_port()
     args = [str(path), "--trusted-key", str(pem), "--workers", str(workers), "--port", str(port)]
+    args += options
     code = (
         f"import sys\nsys.argv = ['mlsteward', 'serve', *{args!r}]\n"
         "from mlsteward.cli import main\nmain()\n"
@@ -116,12 +131,16 @@ def _serving(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log, tmp, port)
+    scheme = "https" if verify is not None else "http"
+    trust = ssl.create_default_context(cafile=verify) if verify is not None else True
+    headers = {"X-API-Key": api_key} if api_key is not None else {}
+    server = Server(f"{scheme}://127.0.0.1:{port}", process, log, tmp, port, trust, headers)
 
     def ready() -> bool:
         assert process.poll() is None, log.read_text()
         with contextlib.suppress(httpx.TransportError):
-            return httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200
+            answer = httpx.get(f"{server.url}/v2/health/ready", timeout=2, verify=trust)
+            return answer.status_code == 200
         return False
 
     try:
@@ -223,6 +242,60 @@ def test_workers_stop_by_themselves_when_the_parent_is_killed(
         server.process.kill()
         server.process.wait()
         _wait_for("the orphaned workers to stop", lambda: not any(map(_alive, workers)))
+
+
+@pytest.mark.slow
+def test_workers_serve_tls_with_api_keys_and_share_one_redis_rate_limit(
+    package: tuple[Path, Path, object], tmp_path: Path
+) -> None:
+    import redis
+
+    from ..client.test_tls import self_signed_certificate
+    from .test_rate_limit import REDIS_URL, require_redis
+
+    require_redis()
+    cert, key = self_signed_certificate(tmp_path)
+    api_key = secrets.token_urlsafe(32)
+    keys = tmp_path / "api-keys"
+    keys.write_text(api_key + "\n")
+    options = ("--tls-certfile", str(cert), "--tls-keyfile", str(key), "--api-key-file", str(keys))
+    options += ("--rate-limit", "6/min", "--burst", "6", "--redis-url", REDIS_URL)
+    x, _ = iris_frame()
+    body = {"dataframe_split": x.head(2).to_dict(orient="split")}
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    trust = ssl.create_default_context(cafile=cert)
+    try:
+        with _serving(package, tmp_path, options=options, verify=cert, api_key=api_key) as server:
+            url = f"{server.url}/invocations"
+            anonymous = httpx.post(url, json=body, verify=trust, timeout=30)
+            assert anonymous.status_code == 401
+            with pytest.raises(httpx.TransportError):  # plain HTTP to the TLS port
+                httpx.post(url.replace("https:", "http:"), json=body, timeout=30)
+
+            statuses: list[int] = []
+            deadline = time.monotonic() + 60
+            # A connection per request: the kernel spreads them over both workers, and the
+            # budget (6) is one for the key across them, kept in Redis.
+            while len(statuses) < 12 or len(server.answering_workers()) < 2:
+                assert time.monotonic() < deadline, server.answering_workers()
+                answer = httpx.post(
+                    url, json=body, headers={"X-API-Key": api_key}, verify=trust, timeout=30
+                )
+                statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    assert len(answer.json()["predictions"]) == 2
+                else:
+                    assert answer.status_code == 429, answer.text
+                    assert int(answer.headers["retry-after"]) > 0
+            assert statuses.count(200) == 6
+            assert statuses[:6] == [200] * 6
+            assert len(server.answering_workers()) == 2
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        stale = list(client.scan_iter(match=f"*{digest}*"))
+        if stale:
+            client.delete(*stale)
+        client.close()
 
 
 _FAILING_POOL = """

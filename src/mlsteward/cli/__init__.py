@@ -21,6 +21,7 @@ from ._catalog import catalog_app
 from ._config import config_app
 from ._data import data_app
 from ._db import db_app
+from ._deploy import deploy_app
 from ._experiments import experiments_app
 from ._extras import missing_extra
 from ._gc import gc
@@ -112,6 +113,7 @@ app.add_typer(suites_app, name="suites")
 app.add_typer(data_app, name="data")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
+app.add_typer(deploy_app, name="deploy")
 
 
 def main() -> None:

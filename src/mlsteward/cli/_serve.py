@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,21 @@ from ._extras import missing_extra
 from ._output import print_message, print_success
 
 if TYPE_CHECKING:
+    from ..platform import Platform
+    from ..security import Actor
     from ..serving import ServedModel
+    from ..serving._prediction_log import PredictionLogOptions
+
+
+class InputRangesChoice(enum.StrEnum):
+    reject = "reject"
+    off = "off"
+
+
+class UnseenCategoriesChoice(enum.StrEnum):
+    allow = "allow"
+    reject = "reject"
+
 
 SourceArg = Annotated[
     str,
@@ -97,18 +112,95 @@ def serve(
             "--workers", min=1, max=64, help="Server processes sharing the port (forked)."
         ),
     ] = 1,
+    platform_tokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--platform-tokens/--no-platform-tokens",
+            help="Require platform tokens with the predict scope (default: on for a models:/ "
+            "source on a non-loopback address).",
+        ),
+    ] = None,
+    token_cache_seconds: Annotated[
+        float,
+        typer.Option(
+            "--token-cache-seconds",
+            min=0,
+            max=30,
+            help="Seconds a token's check is remembered; revocation takes effect within it.",
+        ),
+    ] = 30.0,
+    input_ranges: Annotated[
+        InputRangesChoice,
+        typer.Option(
+            "--input-ranges",
+            help="reject: refuse values outside the training data's profile (when the model "
+            "has one); off: do not check.",
+        ),
+    ] = InputRangesChoice.reject,
+    range_tolerance: Annotated[
+        float,
+        typer.Option(
+            "--range-tolerance",
+            min=0,
+            max=100,
+            help="Widen each training min..max by this fraction of its span on each side.",
+        ),
+    ] = 0.1,
+    unseen_categories: Annotated[
+        UnseenCategoriesChoice,
+        typer.Option(
+            "--unseen-categories",
+            help="allow or reject string values never seen in training.",
+        ),
+    ] = UnseenCategoriesChoice.allow,
+    prediction_log: Annotated[
+        str | None,
+        typer.Option(
+            "--prediction-log",
+            help="Log predictions (per-window profiles, sampled rows, feedback labels) to this "
+            "folder, or to the platform with 'platform'.",
+        ),
+    ] = None,
+    log_sample_rate: Annotated[
+        float,
+        typer.Option("--log-sample-rate", min=0, max=1, help="Share of rows kept in the row log."),
+    ] = 0.01,
+    log_window: Annotated[
+        float,
+        typer.Option("--log-window", min=0.1, max=86400, help="Seconds per prediction-log window."),
+    ] = 60.0,
+    mask_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mask-column",
+            help="Mask this input column in the row log (repeat for several; the catalog's "
+            "PII columns of the training data are masked too).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over the Open Inference Protocol v2 (/v2), MLflow's /invocations and
     /v1/models/NAME/predict. A package is verified (every byte and its signature) before its
     model loads; a model whose loading would run code it carries is refused."""
     try:
         from ..serving import ModelRepository
+        from ..serving._platform_tokens import PlatformTokens
         from ..serving._run import check_protection, run_inference_server
     except ImportError as exc:
         missing = missing_extra(exc, "`mlsteward serve`")
         if missing is None:
             raise
         raise missing from None
+    from_platform = source.startswith("models:/")
+    if platform_tokens and not from_platform:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            "--platform-tokens needs a models:/ source: a package is served without the "
+            "platform; protect it with --api-key-file"
+        )
+    tokens = None
+    if wants_platform_tokens(platform_tokens, from_platform=from_platform, host=host):
+        tokens = PlatformTokens(project, cache_seconds=token_cache_seconds)
     protection = check_protection(  # before the model loads: a bad option fails at once
         host=host,
         api_key_file=api_key_file,
@@ -117,6 +209,16 @@ def serve(
         rate_limit=rate_limit,
         burst=burst,
         redis_url=redis_url,
+        platform_tokens=tokens,
+    )
+    log_options = _prediction_log_options(  # before the model loads, like the protection
+        prediction_log,
+        source=source,
+        project=project,
+        from_platform=from_platform,
+        sample_rate=log_sample_rate,
+        window_seconds=log_window,
+        mask_columns=mask_column or [],
     )
     # The server runs predictions in parallel itself (threads, workers); a model's own OpenMP
     # pool on top of that fights for the same cores: measured under load, a 1-row predict of a
@@ -126,6 +228,8 @@ def serve(
     started = time.perf_counter()
     model = _load(source, name=name, trusted_key=trusted_key, project=project)
     model = dataclasses.replace(model, load_seconds=time.perf_counter() - started)
+    if input_ranges is InputRangesChoice.reject:
+        model = _with_input_ranges(model, range_tolerance, unseen_categories.value)
     scheme = "https" if tls_certfile else "http"
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{shown_host}:{port}"
@@ -134,6 +238,13 @@ def serve(
     print_message(
         f"  MLflow:  {url}/invocations   plain JSON: {url}/v1/models/{model.name}/predict"
     )
+    if tokens is not None:
+        print_message(f"  accepts platform tokens with the predict scope (project {project})")
+    if model.input_ranges is not None:
+        print_message(
+            f"  inputs checked against the training data's value ranges "
+            f"({len(model.input_ranges.ranges)} columns, tolerance {range_tolerance:g})"
+        )
     run_inference_server(
         ModelRepository([model]),
         host=host,
@@ -144,7 +255,115 @@ def serve(
         max_queue_rows=max_queue_rows,
         workers=workers,
         request_timeout=request_timeout,
+        prediction_log=log_options,
     )
+
+
+def _prediction_log_options(
+    target: str | None,
+    *,
+    source: str,
+    project: str,
+    from_platform: bool,
+    sample_rate: float,
+    window_seconds: float,
+    mask_columns: list[str],
+) -> PredictionLogOptions | None:
+    """The prediction log the options ask for (None without ``--prediction-log``)."""
+    from ..errors import ConfigurationError
+    from ..serving._prediction_log import PredictionLogOptions
+    from ..serving._prediction_sinks import FolderSink, PlatformSink
+
+    if target is None:
+        if mask_columns:
+            raise ConfigurationError("--mask-column needs --prediction-log")
+        return None
+    masked: dict[str, str | None] = dict.fromkeys(mask_columns)
+    if target != "platform":
+        folder = Path(target)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigurationError(f"--prediction-log {folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        if from_platform:
+            masked = {**_training_pii(source, project), **masked}
+        return PredictionLogOptions(lambda: FolderSink(folder), window_seconds, sample_rate, masked)
+    from ..settings import load_settings
+
+    settings = load_settings()
+    if settings.server_url:
+        raise ConfigurationError(
+            "--prediction-log platform ships to the local platform only for now; with a "
+            "remote server, log to a folder (--prediction-log DIR)"
+        )
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    if from_platform:
+        masked = {**_training_pii(source, project), **masked}
+
+    def sink() -> PlatformSink:
+        from ..platform import Platform
+
+        platform = Platform.open(settings)
+        return PlatformSink(platform, _local_actor(platform, token), project)
+
+    return PredictionLogOptions(sink, window_seconds, sample_rate, masked)
+
+
+def _local_actor(platform: Platform, token: str | None) -> Actor:
+    from .. import security
+
+    return security.LOCAL_ADMIN if token is None else security.authenticate_token(platform, token)
+
+
+def _training_pii(source: str, project: str) -> dict[str, str | None]:
+    """The catalog's PII columns of the training data of the ``models:/`` version served
+    (the local platform's view; {} with a remote one or when it knows none)."""
+    from ..client import Client
+    from ..monitoring import training_pii_columns
+    from ..platform import Platform
+    from ..settings import load_settings
+
+    settings = load_settings()
+    if settings.server_url:
+        return {}
+    version = Client(settings).resolve_model_uri(project, source)
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    platform = Platform.open(settings)
+    try:
+        actor = _local_actor(platform, token)
+        found = training_pii_columns(platform, actor, project, version.model_name, version.version)
+    finally:
+        platform.close()
+    return dict(found)
+
+
+def _with_input_ranges(model: ServedModel, tolerance: float, unseen: str) -> ServedModel:
+    """``model`` checking its inputs against the training profile it carries, if any."""
+    from typing import cast
+
+    from ..errors import MissingExtra
+    from ..serving._input_ranges import InputRanges, UnseenCategories
+
+    try:
+        ranges = InputRanges.of_model(
+            model.loaded, tolerance=tolerance, unseen_categories=cast(UnseenCategories, unseen)
+        )
+    except MissingExtra as exc:
+        raise MissingExtra(
+            f"{exc} (this model carries its training data's profile; or serve it with "
+            "--input-ranges off)"
+        ) from None
+    return model if ranges is None else dataclasses.replace(model, input_ranges=ranges)
+
+
+def wants_platform_tokens(option: bool | None, *, from_platform: bool, host: str) -> bool:
+    """Whether the server requires platform tokens: as ``--platform-tokens`` says, else by
+    default for a ``models:/`` source reachable from other machines (on loopback a models:/
+    server is as open as the embedded platform)."""
+    from .._loopback import is_loopback
+
+    if option is not None:
+        return option
+    return from_platform and not is_loopback(host)
 
 
 def _load(

@@ -139,13 +139,16 @@ def save_model(
     input_example: Any = None,
     flavor: str | None = None,
     extra: dict[str, Any] | None = None,
+    training_data: Any = None,
     **options: Any,
 ) -> ModelMetadata:
     """Write ``model`` into the new or empty folder ``path``.
 
     The flavor is chosen from the model's type unless named. With an ``input_example``, the
     example and the model's predictions on it are stored, and ``signature="infer"`` infers
-    the signature from them; pass a ``Signature`` to state it, or None for none. ``options``
+    the signature from them; pass a ``Signature`` to state it, or None for none. With
+    ``training_data`` (the table the model was fit on, or its ``DatasetProfile``), its profile
+    is saved too, and the inference server refuses inputs outside its value ranges. ``options``
     go to the flavor (``init_kwargs`` for PyTorch, ``artifacts``/``code_paths`` for Python
     models). Raises ``InvalidArgument`` (unsupported model, bad options, folder not empty)
     and ``MissingExtra``.
@@ -153,6 +156,11 @@ def save_model(
     folder = Path(path)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidArgument(f"{folder} exists and is not an empty folder")
+    profile = None
+    if training_data is not None:  # checked before anything is written
+        from ._training_profile import profile_training_data
+
+        profile = profile_training_data(training_data)
     folder.mkdir(parents=True, exist_ok=True)
     chosen: Flavor = get_flavor(flavor) if flavor is not None else flavor_for(model)
     config = chosen.save(model, folder, **options)
@@ -180,6 +188,10 @@ def save_model(
         mlsteward_version=__version__,
         extra=dict(extra or {}),
     )
+    if profile is not None:
+        from ._training_profile import write_training_profile
+
+        write_training_profile(folder, profile)
     _write_yaml(folder / METADATA_FILE, metadata.to_dict())
     return metadata
 

@@ -31,6 +31,7 @@ from ._auth import SESSION_COOKIE
 from ._ui_admin import router as admin_router
 from ._ui_audit import router as audit_router
 from ._ui_data import router as data_router
+from ._ui_deployments import router as deployments_router
 from ._ui_lineage import router as lineage_router
 from ._ui_registry import router as registry_router
 from ._ui_render import (
@@ -78,12 +79,6 @@ class Upcoming:
 
 UPCOMING: tuple[Upcoming, ...] = (
     Upcoming(
-        "deployments",
-        "Deployments",
-        "packaging and serving",
-        "signed model packages and the inference servers that run them",
-    ),
-    Upcoming(
         "monitoring",
         "Monitoring",
         "monitoring",
@@ -98,6 +93,7 @@ def install_ui(app: FastAPI) -> None:
     for ui_router in (
         tracking_router,
         registry_router,
+        deployments_router,
         data_router,
         lineage_router,
         router,

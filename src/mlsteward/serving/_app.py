@@ -11,6 +11,7 @@ requests finish (uvicorn's graceful shutdown), and readiness turns off first.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -18,17 +19,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.applications import Starlette
 
-from ..errors import Unavailable
 from ._batching import (
     DEFAULT_MAX_BATCH_ROWS,
     DEFAULT_MAX_QUEUE_ROWS,
-    RETRY_AFTER_SECONDS,
     Batcher,
 )
 from ._core import ModelRepository, ServedModel
 
 if TYPE_CHECKING:
     from ._metrics import ServingMetrics
+    from ._prediction_log import PredictionLogger
 
 _log = logging.getLogger("mlsteward.serving")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -69,21 +69,19 @@ class BatchingPredict:
                 max_queue_rows=self._max_queue_rows,
                 metrics=self._metrics,
             )
-        if self._timeout is None:
-            return await batcher.predict(data)
-        try:
-            with anyio.fail_after(self._timeout):
-                return await batcher.predict(data)
-        except TimeoutError:
-            raise Unavailable(
-                f"the prediction took longer than the server's limit of {self._timeout:g} s; "
-                "retry with fewer rows, or later",
-                details={"retry_after": RETRY_AFTER_SECONDS},
-            ) from None
+        return await batcher.predict(data, self._timeout)
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
+
+
+def settle_heap() -> None:
+    """Move what is alive once the models are loaded and warm (models, libraries: it lives as
+    long as the server) out of the garbage collector's sight, so its full collections no longer
+    walk it (``gc.freeze``)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def warm_up(repository: ModelRepository, predict: Any) -> None:
@@ -109,6 +107,7 @@ def create_app(
     max_queue_rows: int = DEFAULT_MAX_QUEUE_ROWS,
     metrics: ServingMetrics | None = None,
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+    prediction_logger: PredictionLogger | None = None,
 ) -> Starlette:
     """The server app: OIP v2 (``/v2``), MLflow scoring (``/invocations``, ``/ping``,
     ``/health``, ``/version``) and the plain API (``/v1/models/{name}/predict``).
@@ -117,9 +116,15 @@ def create_app(
     ``ObservabilityMiddleware`` with the same metrics for the request counts).
 
     Table predictions are batched (at most ``max_batch_rows`` rows per model call) and at most
-    ``max_queue_rows`` rows wait per model: beyond that, requests get 503 with Retry-After."""
+    ``max_queue_rows`` rows wait per model: beyond that, requests get 503 with Retry-After.
+
+    With ``prediction_logger``, every successful prediction (warm-up excepted) is logged to it
+    and ``POST /v1/models/{name}/feedback`` takes labels; it starts with the app and ships its
+    open windows on shutdown (see ``_prediction_log``)."""
+    from ._feedback import feedback_routes
     from ._mlflow_protocol import mlflow_routes
     from ._oip import oip_routes
+    from ._prediction_log import LoggingPredict
     from ._v1 import v1_routes
 
     predict = BatchingPredict(
@@ -130,9 +135,16 @@ def create_app(
         timeout=request_timeout,
     )
 
+    served: Any = predict
+    if prediction_logger is not None:
+        served = LoggingPredict(predict, prediction_logger)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await warm_up(repository, predict)
+        settle_heap()
+        if prediction_logger is not None:
+            prediction_logger.start()  # here: in the process that serves (after a fork)
         repository.ready = True
         _log.info("serving %s", ", ".join(repository.names()))
         try:
@@ -140,11 +152,14 @@ def create_app(
         finally:
             repository.ready = False
             await predict.close()
+            if prediction_logger is not None:  # ships the open windows
+                await anyio.to_thread.run_sync(prediction_logger.close)
 
     routes = [
-        *oip_routes(repository, predict, max_body_bytes=max_body_bytes),
-        *mlflow_routes(repository, predict, max_body_bytes=max_body_bytes),
-        *v1_routes(repository, predict, max_body_bytes=max_body_bytes, max_rows=max_rows),
+        *oip_routes(repository, served, max_body_bytes=max_body_bytes),
+        *mlflow_routes(repository, served, max_body_bytes=max_body_bytes),
+        *v1_routes(repository, served, max_body_bytes=max_body_bytes, max_rows=max_rows),
+        *feedback_routes(repository, prediction_logger),
     ]
     if metrics is not None:
         from ._metrics import metrics_route

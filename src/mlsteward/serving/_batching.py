@@ -2,18 +2,22 @@
 
 A model called once on 100 rows costs little more than once on one row, so under load the
 server predicts for many requests at once. Requests whose input is a table (a pandas
-DataFrame) wait in one queue per model; as soon as a prediction thread is free, everything
-queued (up to ``max_batch_rows``) goes to it as one batch. Batches therefore grow with the load
-and a lone request waits for nobody: no timer adds latency when the server is idle.
+DataFrame, or a ``RowBlock`` of numbers) wait in one queue per model; as soon as a prediction
+thread is free, everything queued (up to ``max_batch_rows``) goes to it as one batch. Batches
+therefore grow with the load and a lone request waits for nobody: no timer adds latency when
+the server is idle.
 
-In the worker thread each request is checked against the signature on its own, so a request
-that does not fit fails alone; the valid ones are concatenated and predicted in one call, and
+In the worker thread the batch is joined and checked against the signature at once (numeric
+blocks without pandas, see ``_row_blocks``); only when that fails is each request checked on its
+own, so a request that does not fit fails alone; the valid ones are predicted in one call, and
 each gets its own slice of the output. If that call raises and the batch held several requests,
 each is predicted alone, so a request that makes the model raise fails alone too.
 
 Load shedding: at most ``max_queue_rows`` rows wait; a request that would pass that bound is
 refused at once with ``Unavailable`` (503 with ``Retry-After``), so a burst far over capacity
-costs bounded memory and the accepted requests keep a bounded latency.
+costs bounded memory and the accepted requests keep a bounded latency. A request waiting
+longer than its ``timeout`` fails with ``Unavailable`` too (a timer on the event loop, no task
+per request); the batch it is part of still runs.
 
 Inputs that are not tables (tensors) are predicted one request at a time, in the same threads.
 """
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..errors import InvalidArgument, Unavailable
+from ._row_blocks import BlockChecker, RowBlock, as_table
 
 if TYPE_CHECKING:
     from ._core import ServedModel
@@ -48,15 +53,28 @@ class _Pending:
     output: Any = None
 
 
+def _timed_out(timeout: float) -> Unavailable:
+    return Unavailable(
+        f"the prediction took longer than the server's limit of {timeout:g} s; "
+        "retry with fewer rows, or later",
+        details={"retry_after": RETRY_AFTER_SECONDS},
+    )
+
+
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(_timed_out(timeout))
+
+
 def _slice(output: Any, start: int, stop: int) -> Any:
     rows = getattr(output, "iloc", None)
     return rows[start:stop] if rows is not None else output[start:stop]
 
 
-def _concat(frames: list[Any]) -> Any:
+def _concat(tables: list[Any]) -> Any:
     import pandas as pd
 
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([as_table(table) for table in tables], ignore_index=True)
 
 
 def _length(output: Any) -> int | None:
@@ -97,15 +115,24 @@ class Batcher:
         self._collector: asyncio.Task[None] | None = None
         signature = model.signature
         self._batchable = signature is not None and signature.inputs.kind == "table"
+        self._blocks = BlockChecker(signature) if signature is not None else None
 
-    async def predict(self, data: Any) -> Any:
+    async def predict(self, data: Any, timeout: float | None = None) -> Any:
         """The model's predictions for ``data``; ``SignatureViolation`` when it does not fit,
-        ``Unavailable`` when the queue is full."""
+        ``Unavailable`` when the queue is full or the prediction takes over ``timeout``
+        seconds."""
         rows = self._table_rows(data)
         if rows is None:
-            return await anyio.to_thread.run_sync(
-                self.model.loaded.predict, data, limiter=self._limiter, abandon_on_cancel=True
-            )
+            try:
+                with anyio.fail_after(timeout):
+                    return await anyio.to_thread.run_sync(
+                        self.model.predict,
+                        data,
+                        limiter=self._limiter,
+                        abandon_on_cancel=True,
+                    )
+            except TimeoutError:
+                raise _timed_out(timeout or 0) from None
         if self.queued_rows + rows > self.max_queue_rows and self.queued_rows > 0:
             if self._metrics is not None:
                 self._metrics.shed(self.model.name)
@@ -117,13 +144,20 @@ class Batcher:
         loop = asyncio.get_running_loop()
         pending = _Pending(data, rows, loop.create_future())
         self._queue.append(pending)
-        self.queued_rows += rows
-        self._queue_changed()
+        self._queue_changed(rows)
         self._start(loop).set()
-        return await pending.future
+        if timeout is None:
+            return await pending.future
+        timer = loop.call_later(timeout, _expire, pending.future, timeout)
+        try:
+            return await pending.future
+        finally:
+            timer.cancel()
 
     def _table_rows(self, data: Any) -> int | None:
-        if not self._batchable or type(data).__name__ != "DataFrame":
+        if not self._batchable or (
+            type(data) is not RowBlock and type(data).__name__ != "DataFrame"
+        ):
             return None
         rows = len(data)
         return rows if rows > 0 else None
@@ -153,15 +187,16 @@ class Batcher:
             item = self._queue.popleft()
             rows += item.rows
             batch.append(item)
-        self.queued_rows -= rows
-        self._queue_changed()
+        self._queue_changed(-rows)
         if self._metrics is not None:
             self._metrics.observe_batch(self.model.name, rows)
         return batch
 
-    def _queue_changed(self) -> None:
+    def _queue_changed(self, rows: int) -> None:
+        # The gauge is per model name: the versions of a deployment (a batcher each) add up.
+        self.queued_rows += rows
         if self._metrics is not None:
-            self._metrics.set_queue_rows(self.model.name, self.queued_rows)
+            self._metrics.change_queue_rows(self.model.name, rows)
 
     async def _run(self, batch: list[_Pending]) -> None:
         assert self._free is not None
@@ -215,20 +250,16 @@ class Batcher:
         """The checked input of the requests that fit the signature, concatenated, and those
         requests; the others get their error. A batch is checked as a whole first (one check
         costs about as much for 100 rows as for one); only if that fails, request by request."""
-        from ..errors import SignatureViolation
-        from ..models import enforce_signature
-
-        signature = self.model.signature
-        assert signature is not None
-        if len(batch) > 1:
-            try:
-                return enforce_signature(signature, _concat([i.data for i in batch])), batch
-            except SignatureViolation:
-                pass  # one of them does not fit
+        try:
+            return self._checked_whole(batch), batch
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+                return None, []
         valid, frames = [], []
         for item in batch:
             try:
-                frames.append(enforce_signature(signature, item.data))
+                frames.append(self._checked_input(item.data))
                 valid.append(item)
             except Exception as exc:
                 item.error = exc
@@ -236,13 +267,33 @@ class Batcher:
             return None, []
         return (frames[0] if len(frames) == 1 else _concat(frames)), valid
 
-    def _predict_alone(self, predictor: Any, item: _Pending) -> None:
+    def _checked_whole(self, batch: list[_Pending]) -> Any:
+        """The joined, checked input of the whole batch (``SignatureViolation`` when any part
+        does not fit). Numeric blocks take the fast check; what it cannot vouch for goes the
+        ordinary way."""
+        assert self._blocks is not None
+        tables = [item.data for item in batch]
+        if all(type(table) is RowBlock for table in tables):
+            frame = self._blocks.frame(tables)
+            if frame is not None:
+                return self._in_range(frame)
+        return self._checked_input(tables[0] if len(tables) == 1 else _concat(tables))
+
+    def _checked_input(self, data: Any) -> Any:
         from ..models import enforce_signature
 
         signature = self.model.signature
         assert signature is not None
+        return self._in_range(enforce_signature(signature, as_table(data)))
+
+    def _in_range(self, frame: Any) -> Any:
+        if self.model.input_ranges is not None:
+            self.model.input_ranges.check(frame)
+        return frame
+
+    def _predict_alone(self, predictor: Any, item: _Pending) -> None:
         try:
-            item.output = predictor.predict(enforce_signature(signature, item.data))
+            item.output = predictor.predict(self._checked_input(item.data))
         except Exception as exc:
             item.error = exc
 
@@ -256,4 +307,4 @@ class Batcher:
             item = self._queue.popleft()
             if not item.future.done():
                 item.future.set_exception(Unavailable("the server is shutting down"))
-        self.queued_rows = 0
+        self._queue_changed(-self.queued_rows)

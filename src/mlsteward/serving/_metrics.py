@@ -13,9 +13,11 @@ served is counted as ``<unknown>``, so callers cannot grow the metrics without b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from contextvars import ContextVar
 from typing import Literal
 
 from prometheus_client import (
@@ -47,6 +49,9 @@ model raised) and any other 5xx, or an exception escaping the app, as ``server``
 # Latency from 1 ms (a small tabular model) to 10 s (a large batch or a slow model).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("mlsteward_request_id", default=None)
+"""The id of the request being answered (set by ``ObservabilityMiddleware``; None outside)."""
 
 _OIP_INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/infer")
 _V1_PREDICT = re.compile(r"/v1/models/([^/]+)/predict")
@@ -106,9 +111,17 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="max",
         )
-        self.prediction_log_drops = Counter(
-            "mlsteward_prediction_log_dropped",
-            "Predictions left out of the prediction log because it could not keep up.",
+        self.prediction_log_dropped_row_counts = Counter(
+            "mlsteward_prediction_log_dropped_rows",
+            "Rows left out of the prediction log, by reason (queue_full: the log could not "
+            "keep up; unsupported_input: input or output it cannot tabulate; shipping_failed: "
+            "their window could not be shipped).",
+            ["reason"],
+            registry=registry,
+        )
+        self.prediction_log_dropped_window_counts = Counter(
+            "mlsteward_prediction_log_dropped_windows",
+            "Prediction-log windows dropped because the sink failed or was too far behind.",
             registry=registry,
         )
         self.errors = Counter(
@@ -116,6 +129,32 @@ class ServingMetrics:
             "Inference requests answered with an error, by model, protocol and kind "
             "(client: 4xx; model: the model failed; server: any other 5xx).",
             ["model", "protocol", "kind"],
+            registry=registry,
+        )
+        # Deployments (``_deployment``): one series per version of the plan, so cheap.
+        self.version_requests = Counter(
+            "mlsteward_deployment_requests",
+            "Inference requests a deployment answered, by model, version and HTTP status.",
+            ["model", "version", "status"],
+            registry=registry,
+        )
+        self.shadow_comparisons = Counter(
+            "mlsteward_deployment_shadow_requests",
+            "Requests mirrored to a deployment's shadow version and compared, by model, shadow "
+            "version and outcome (agree or disagree).",
+            ["model", "version", "outcome"],
+            registry=registry,
+        )
+        self.shadow_drops = Counter(
+            "mlsteward_deployment_shadow_dropped",
+            "Requests not mirrored to the shadow version because too many were in flight.",
+            ["model"],
+            registry=registry,
+        )
+        self.auto_rollbacks = Counter(
+            "mlsteward_deployment_auto_rollbacks",
+            "Automatic rollbacks of a deployment's canary, by model and canary version.",
+            ["model", "version"],
             registry=registry,
         )
         self._loaded_versions: dict[str, str] = {}
@@ -133,9 +172,9 @@ class ServingMetrics:
         """Record a batch of ``rows`` rows passed to ``model``."""
         self.batch_rows.labels(model).observe(rows)
 
-    def set_queue_rows(self, model: str, rows: int) -> None:
-        """Set the number of rows waiting for ``model``."""
-        self.queue_rows.labels(model).set(rows)
+    def change_queue_rows(self, model: str, rows: int) -> None:
+        """Add ``rows`` (negative: remove) to the rows waiting for ``model`` (all its versions)."""
+        self.queue_rows.labels(model).inc(rows)
 
     def shed(self, model: str) -> None:
         """Count one request refused because ``model``'s queue was full."""
@@ -150,9 +189,40 @@ class ServingMetrics:
         self._loaded_versions[model] = version
         self.load_seconds.labels(model, version).set(seconds)
 
-    def prediction_log_dropped(self, count: int = 1) -> None:
-        """Count ``count`` predictions the prediction log dropped."""
-        self.prediction_log_drops.inc(count)
+    def prediction_log_dropped_rows(self, count: int, reason: str) -> None:
+        """Count ``count`` rows the prediction log dropped for ``reason``."""
+        self.prediction_log_dropped_row_counts.labels(reason).inc(count)
+
+    def prediction_log_dropped_windows(self, count: int = 1) -> None:
+        """Count ``count`` prediction-log windows dropped unshipped."""
+        self.prediction_log_dropped_window_counts.inc(count)
+
+    def observe_version_request(self, model: str, version: str, status: int) -> None:
+        """Count one inference request a deployment answered with ``version``."""
+        self.version_requests.labels(model, version, str(status)).inc()
+
+    def version_loaded(self, model: str, version: str, seconds: float) -> None:
+        """Record that ``version`` of a deployment's ``model`` took ``seconds`` to load and warm
+        up (a deployment serves several versions at once: none replaces another here)."""
+        self.load_seconds.labels(model, version).set(seconds)
+
+    def version_released(self, model: str, version: str) -> None:
+        """``version`` of a deployment's ``model`` is no longer loaded: it leaves the load
+        time metric."""
+        with contextlib.suppress(KeyError):
+            self.load_seconds.remove(model, version)
+
+    def shadow_compared(self, model: str, version: str, agreed: bool) -> None:
+        """Count one request compared on the shadow ``version``."""
+        self.shadow_comparisons.labels(model, version, "agree" if agreed else "disagree").inc()
+
+    def shadow_dropped(self, model: str) -> None:
+        """Count one request not mirrored to ``model``'s shadow version."""
+        self.shadow_drops.labels(model).inc()
+
+    def auto_rolled_back(self, model: str, version: str) -> None:
+        """Count one automatic rollback of canary ``version`` of ``model``."""
+        self.auto_rollbacks.labels(model, version).inc()
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format."""
@@ -210,6 +280,7 @@ class ObservabilityMiddleware:
                 supplied = value.decode("latin-1")  # the last one wins, as in a dict
         request_id = accept_request_id(supplied)
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)  # for the prediction log's ids (``<request id>-<row>``)
         path: str = scope["path"]
         root_path: str = scope.get("root_path", "")
         target = self.inference_target(

@@ -47,9 +47,10 @@ from ..errors import (
     Unavailable,
 )
 from ..models._signature import Schema, Signature, checked_column_names, records_to_columns
-from ._core import ModelRepository, Predict, columns_frame
+from ._core import ModelRepository, Predict
 from ._http import ANY_METHOD as ANY_METHOD
 from ._http import read_body as read_body
+from ._row_blocks import block_from_rows, table_input
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -217,7 +218,14 @@ def _column(values: list[Any]) -> npt.NDArray[Any]:
 
 
 def _frame(columns: Mapping[str, npt.NDArray[Any]]) -> Any:
-    return columns_frame(columns)
+    return table_input(columns)
+
+
+def _table_rows(rows: list[Any], names: list[str], what: str) -> Any:
+    """Positional rows of a table: one numeric block when they are all numbers of one type
+    (the common case, read in one NumPy call), else read column by column."""
+    block = block_from_rows(rows, names)
+    return block if block is not None else _frame(_rows_as_columns(rows, names, what))
 
 
 def _rows_as_columns(rows: list[Any], names: list[str], what: str) -> dict[str, Any]:
@@ -302,7 +310,7 @@ def _rows_input(rows: list[Any], signature: Signature | None, what: str) -> Any:
     schema: Schema | None = None if signature is None else signature.inputs
     if schema is not None and schema.kind == "table":
         names = [str(name) for name in schema.names]
-        return _frame(_rows_as_columns(rows, names, what))
+        return _table_rows(rows, names, what)
     if schema is not None and schema.columns[0].name is not None:
         raise InvalidArgument(
             f"{what}: the model takes named tensors "
@@ -331,7 +339,7 @@ def _split_input(value: Any, signature: Signature | None) -> Any:
     names = checked_column_names(columns)
     if signature is not None and signature.inputs.kind == "tensor":
         return records_input([dict(zip(names, row, strict=False)) for row in rows], signature, what)
-    return _frame(_rows_as_columns(rows, names, f"{what}.data"))
+    return _table_rows(rows, names, f"{what}.data")
 
 
 def _json_input(payload: Any, signature: Signature | None) -> Any:
@@ -486,8 +494,7 @@ def _method_not_allowed(allowed: str) -> Response:
     return response
 
 
-def _unsupported_type(request: Request) -> Response | None:
-    kind, params = media_type(request)
+def _unsupported_type(kind: str, params: dict[str, str], request: Request) -> Response | None:
     given = request.headers.get("content-type", "none")[:100]
     if kind not in (JSON, CSV):
         return _error(
@@ -514,10 +521,10 @@ def mlflow_routes(
     async def invocations(request: Request) -> Response:
         if request.method != "POST":
             return _method_not_allowed("POST")
-        refused = _unsupported_type(request)
+        kind, params = media_type(request)
+        refused = _unsupported_type(kind, params, request)
         if refused is not None:
             return refused
-        kind = media_type(request)[0]
         try:
             model = repository.only()
             body = await read_body(request, max_body_bytes)

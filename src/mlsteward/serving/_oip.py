@@ -47,6 +47,7 @@ from ._oip_request import (
     parse_request,
     split_body,
 )
+from ._row_blocks import as_table
 
 __all__ = ["oip_routes"]
 
@@ -160,12 +161,16 @@ def _as_array(values: Any) -> npt.NDArray[Any]:
     return array.reshape(1) if array.ndim == 0 else array
 
 
+_DATATYPE_OF = {dtype: datatype for datatype, dtype in NUMERIC_DTYPES.items()}
+"""OIP datatype by NumPy dtype name."""
+
+
 def _encode_output(name: str, values: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     array = _as_array(values)
     shape = list(array.shape)
     kind = array.dtype.kind
-    if kind in "biuf" and array.dtype.name in NUMERIC_DTYPES.values():
-        datatype = next(key for key, value in NUMERIC_DTYPES.items() if value == array.dtype.name)
+    datatype = _DATATYPE_OF.get(array.dtype.name) if kind in "biuf" else None
+    if datatype is not None:
         flat = np.ascontiguousarray(array.ravel(), dtype=array.dtype.newbyteorder("="))
         if binary:
             data = flat.astype(flat.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -305,7 +310,7 @@ def oip_routes(
             if "predict" in parsed.outputs:
                 results["predict"] = await predict(model, data)
             if proba is not None and "predict_proba" in parsed.outputs:
-                results["predict_proba"] = await anyio.to_thread.run_sync(proba, data)
+                results["predict_proba"] = await anyio.to_thread.run_sync(proba, as_table(data))
         except StewardError:
             raise
         except Exception as exc:

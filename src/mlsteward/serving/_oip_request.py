@@ -21,7 +21,8 @@ from starlette.requests import Request
 
 from ..errors import InvalidArgument
 from ..models import ColumnSpec, Schema
-from ._core import ServedModel, columns_frame
+from ._core import ServedModel
+from ._row_blocks import table_input
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _MAX_DIMENSIONS = 32
@@ -132,6 +133,13 @@ def parse_request(document: dict[str, Any], binary: memoryview) -> InferRequest:
     tensors: list[Tensor] = []
     offset = 0
     for index, item in enumerate(inputs):
+        if type(item) is dict:  # the commonest input first, with its checks inline
+            name, datatype = item.get("name"), item.get("datatype")
+            if type(name) is str and 0 < len(name) <= _MAX_NAME_LENGTH:
+                array = _plain_json_column(item, datatype)
+                if array is not None:
+                    tensors.append(Tensor(name, str(datatype), array))
+                    continue
         _field(item, dict, "an object", "inputs[{}]", index)
         name = _field(item.get("name"), str, "a string", "inputs[{}].name", index)
         if not 0 < len(name) <= _MAX_NAME_LENGTH:
@@ -173,6 +181,39 @@ def parse_request(document: dict[str, Any], binary: memoryview) -> InferRequest:
     if len(set(names)) != len(names):
         raise InvalidArgument(f"input {_first_duplicate(names)!r} is given more than once")
     return InferRequest(request_id, tensors, _requested_outputs(document))
+
+
+def _plain_json_column(item: dict[str, Any], datatype: Any) -> npt.NDArray[Any] | None:
+    """The values of the commonest input, read at once: FP64 or INT64 JSON data, a flat list
+    of floats (FP64) or ints (INT64) whose shape is ``[its length]``, without parameters.
+    None for anything else (the general reading then checks it, with its precise errors)."""
+    data = item.get("data")
+    shape = item.get("shape")
+    if (
+        type(data) is not list
+        or type(shape) is not list
+        or len(shape) != 1
+        or type(shape[0]) is not int
+        or shape[0] != len(data)
+        or not data
+        or "parameters" in item
+    ):
+        return None
+    if datatype == "FP64":
+        kind: type = float
+    elif datatype == "INT64":
+        kind = int
+    else:
+        return None
+    if not all(type(value) is kind for value in data):
+        return None
+    try:
+        return np.array(data, dtype=_PLAIN_DTYPES[datatype])
+    except OverflowError:  # an int beyond int64: the general reading says so
+        return None
+
+
+_PLAIN_DTYPES = {"FP64": np.dtype(np.float64), "INT64": np.dtype(np.int64)}
 
 
 def _first_duplicate(names: list[str]) -> str:
@@ -366,7 +407,7 @@ def _frame(columns: dict[str, npt.NDArray[Any]]) -> Any:
         import pandas  # noqa: F401
     except ImportError:  # signature enforcement takes a dict of columns too
         return columns
-    return columns_frame(columns)
+    return table_input(columns)
 
 
 def _known(schema: Schema, tensors: list[Tensor]) -> dict[str, ColumnSpec]:

@@ -39,6 +39,7 @@ from ._mlflow_protocol import (
     retry_headers,
     status_for,
 )
+from ._prediction_log import PREDICTION_IDS
 
 __all__ = ["DEFAULT_MAX_ROWS", "v1_routes"]
 
@@ -136,9 +137,12 @@ def v1_routes(
                 return len(records), _model_input(records, model.signature)
 
             rows, data = await in_thread_if_large(body, parse)
+            ids = [uuid.uuid4().hex for _ in range(rows)]
+            PREDICTION_IDS.set(ids)  # the prediction log keeps these ids
             output = await predict(model, data)
             predictions = [
-                {"id": uuid.uuid4().hex, "prediction": value} for value in _per_row(output, rows)
+                {"id": id_, "prediction": value}
+                for id_, value in zip(ids, _per_row(output, rows), strict=True)
             ]
         except StewardError as exc:
             if status_for(exc) == 500:
