@@ -11,6 +11,10 @@ and loaded by both sides, so both serve the same model):
 - every mlsteward case twice: one server process (``--workers 1``, the default) and two
   (``--workers 2``, one per core here), each beside the same MLflow figures.
 
+A reference line (not a side of the table): the model's own ``predict`` on the same 1,000-row
+frame, one thread per core, in a process of its own with ``OMP_NUM_THREADS=1`` as the server
+has, no HTTP and no JSON: the most rows/s any server of this model can reach here.
+
 Each server runs in its own process on 127.0.0.1 with its default settings: ``mlsteward serve
 PACKAGE --trusted-key PEM`` (a signed package) and ``mlflow models serve -m DIR --env-manager
 local`` from ``benchmarks/.peers/mlflow``. The load comes from ``wrk`` (one thread, a separate
@@ -284,6 +288,45 @@ def _oip_body(frame: Any) -> bytes:
     return json.dumps({"inputs": inputs}).encode()
 
 
+# Runs in a fresh interpreter: the pickled model's predict on a 1,000-row frame from every core
+# at once (it releases the GIL while walking its trees), for a fixed time; prints rows/s.
+BARE_PREDICT = """
+import os, pickle, sys, threading, time
+import pandas as pd
+model_file, frame_file, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with open(model_file, "rb") as f:
+    model = pickle.load(f)
+frame = pd.read_pickle(frame_file)
+model.predict(frame)
+rows = [0] * os.cpu_count()
+deadline = time.perf_counter() + seconds
+def work(slot):
+    while time.perf_counter() < deadline:
+        model.predict(frame)
+        rows[slot] += len(frame)
+started = time.perf_counter()
+threads = [threading.Thread(target=work, args=(i,)) for i in range(len(rows))]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(rows) / (time.perf_counter() - started))
+"""
+
+
+def _bare_predict_rows_per_second(workdir: Path, model_file: Path, batch: Any) -> float:
+    """The reference: the model's own predict, one thread per core, no server (see above)."""
+    frame_file = workdir / "bare-batch.pkl"
+    batch.to_pickle(frame_file)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", BARE_PREDICT, str(model_file), str(frame_file), "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def _predict(url: str, path: str, frame: Any) -> list[Any]:
     """Predictions for ``frame`` through one protocol; fails loudly on any non-200."""
     if path == "invocations":
@@ -374,13 +417,14 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
         script = base / "post.lua"
         script.write_text(WRK_SCRIPT)
         bodies: dict[tuple[str, int], Path] = {}
-        for rows in (1, BATCH_ROWS):
+        for size in (1, BATCH_ROWS):
             for path, make in (("invocations", _invocations_body), ("oip", _oip_body)):
-                bodies[(path, rows)] = base / f"{path}-{rows}.json"
-                bodies[(path, rows)].write_bytes(make(frame.iloc[100 : 100 + rows]))
+                bodies[(path, size)] = base / f"{path}-{size}.json"
+                bodies[(path, size)].write_bytes(make(frame.iloc[100 : 100 + size]))
         check = frame.iloc[:CHECK_ROWS]
         batch = frame.iloc[100 : 100 + BATCH_ROWS]
 
+        bare = _bare_predict_rows_per_second(base, model_file, batch)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLSTEWARD_")}
@@ -449,6 +493,17 @@ def run(*, quick: bool, peer: bool, repeat: int, workdir: str | None) -> list[Ro
             )
         )
     seconds = timing[1]
+    mlflow_batch = theirs.get("batch")
+    versus = ""
+    if mlflow_batch is not None:
+        peer_rows = statistics.median(
+            r.requests * BATCH_ROWS / r.seconds for r in mlflow_batch.runs
+        )
+        versus = f" = {bare / peer_rows:.1f}x {peer_name}'s median 1,000-row rows/s"
+    print(
+        f"reference: the model's own predict on the 1,000-row frame, {os.cpu_count()} threads, "
+        f"no server: {bare:,.0f} rows/s{versus}"
+    )
     print(
         f"serving: wrk -t1, {timing[0]} s warm-up then {repeat} runs of {seconds} s per case; "
         f"peak RSS = server process tree (MB = {MB:,} bytes); "

@@ -302,7 +302,7 @@ _FAILING_POOL = """
 from mlsteward._http_log import configure_logging
 from mlsteward.serving._workers import WorkerPool
 configure_logging("INFO")
-WorkerPool(lambda parent: 3, 1).run()
+WorkerPool(lambda parent, slot: 3, 1).run()
 """
 
 
