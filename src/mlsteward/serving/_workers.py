@@ -2,10 +2,10 @@
 
 Pre-fork: the parent has already verified and loaded the model; it binds the sockets (one
 per worker slot, ``SO_REUSEPORT``), then forks the workers, before any thread or event loop
-exists in it (forking a process that runs threads can leave a lock held forever in the child). Each worker builds its own app and
-``ServingMetrics`` and runs ``uvicorn.Server`` on its slot's inherited socket, so the workers
-share the loaded model's memory copy-on-write and the kernel spreads new connections evenly
-over them.
+exists in it (forking a process that runs threads can leave a lock held forever in the child).
+Each worker builds its own app and ``ServingMetrics`` and runs ``uvicorn.Server`` on its slot's
+inherited socket, so the workers share the loaded model's memory copy-on-write and the kernel
+spreads new connections evenly over them.
 
 The parent supervises: a worker that dies is replaced (after a back-off that doubles while
 replacements keep dying young), and SIGTERM or SIGINT is forwarded to every worker, which stops
