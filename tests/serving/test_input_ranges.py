@@ -4,10 +4,6 @@ none and (optionally) unseen categories get a 400 naming the column, row, value 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 
 from mlsteward.errors import InvalidArgument, SignatureViolation
 from mlsteward.models._model_dir import load_model_dir, save_model
@@ -27,6 +22,7 @@ from mlsteward.serving._app import create_app
 from mlsteward.serving._input_ranges import InputRanges
 from mlsteward.serving._sources import load_package_model
 
+from ._support import ready_server
 from .test_serve_command import _serving
 
 COLUMNS = ["f0", "f1", "f2", "f3"]
@@ -197,39 +193,12 @@ def test_a_model_carries_its_ranges_and_one_without_a_profile_has_none(
 # -- through the server ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(app: Any) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        assert time.monotonic() < deadline, "the server never became ready"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def ranged_url(trained: tuple[Path, Any, pd.DataFrame]) -> Iterator[str]:
     folder, _, _ = trained
     loaded = load_model_dir(folder)
     served = ServedModel("gen", "1", loaded, "sklearn", input_ranges=InputRanges.of_model(loaded))
-    with _server(create_app(ModelRepository([served]), max_batch_rows=64)) as url:
+    with ready_server(create_app(ModelRepository([served]), max_batch_rows=64)) as url:
         yield url
 
 
@@ -313,12 +282,12 @@ def test_nan_is_refused_by_the_server_where_training_had_none(
     assert loaded.signature is not None
     served = ServedModel("gen", "1", loaded, "sklearn", input_ranges=InputRanges.of_model(loaded))
     body = {"dataframe_split": {"columns": COLUMNS, "data": [[5.0, None, 150.0, 0.5]]}}
-    with _server(create_app(ModelRepository([served]))) as url:
+    with ready_server(create_app(ModelRepository([served]))) as url:
         answer = httpx.post(f"{url}/invocations", json=body)
         assert answer.status_code == 400, answer.text
         assert "column 'f1', row 0: a missing value" in answer.json()["message"]
     unchecked = ServedModel("gen", "1", loaded, "sklearn")
-    with _server(create_app(ModelRepository([unchecked]))) as url:
+    with ready_server(create_app(ModelRepository([unchecked]))) as url:
         assert httpx.post(f"{url}/invocations", json=body).status_code == 200
 
 

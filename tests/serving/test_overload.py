@@ -4,23 +4,19 @@ answers for the rest, and the server recovers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from mlsteward.models._model_dir import load_model_dir
 from mlsteward.serving import ModelRepository, ServedModel
 from mlsteward.serving._app import create_app
 
-from ._support import iris_frame, save_iris_model
+from ._support import iris_frame, ready_server, save_iris_model
 
 
 class _Gated:
@@ -32,33 +28,6 @@ class _Gated:
     def predict(self, frame: Any) -> Any:
         self.gate.wait(timeout=30)
         return self.inner.predict(frame)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(app: Any) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        assert time.monotonic() < deadline, "the server never became ready"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def test_a_burst_is_shed_with_retry_after_and_the_server_recovers(tmp_path: Path) -> None:
@@ -84,7 +53,7 @@ def test_a_burst_is_shed_with_retry_after_and_the_server_recovers(tmp_path: Path
             gated.gate.set()
             return await asyncio.gather(first, *tasks)
 
-    with _server(app) as url:
+    with ready_server(app) as url:
         gated.gate.clear()
         answers = asyncio.run(burst(url))
         statuses = [a.status_code for a in answers]
@@ -130,7 +99,7 @@ def test_batched_answers_equal_direct_predictions(tmp_path: Path, rows: int) -> 
                 )
             )
 
-    with _server(app) as url:
+    with ready_server(app) as url:
         answers = asyncio.run(many(url))
     got = [p["prediction"] for a in answers for p in a.json()["predictions"]]
     assert got == model.predict(frame).tolist()
@@ -147,7 +116,7 @@ def test_a_request_waiting_past_the_timeout_gets_503_and_the_server_goes_on(
     app = create_app(repository, predict_threads=1, request_timeout=0.5)
     x, _ = iris_frame()
     body = {"records": x.iloc[[2]].to_dict("records")}
-    with _server(app) as url:
+    with ready_server(app) as url:
         gated.gate.clear()  # the model hangs
         started = time.monotonic()
         late = httpx.post(f"{url}/v1/models/iris/predict", json=body, timeout=30)

@@ -4,11 +4,9 @@ services, a real server on 127.0.0.1, and the cache that keeps lookups off the h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -48,7 +45,7 @@ from mlsteward.settings import Settings, load_settings
 from mlsteward.store._tables import api_tokens
 
 from ..server._support import cheap_password_hashing
-from ._support import iris_frame, save_iris_model
+from ._support import iris_frame, ready_server, save_iris_model
 from .test_serve_command import _serving
 
 PASSWORD = "a-password-for-the-tests"
@@ -277,33 +274,6 @@ def test_the_platform_api_refuses_a_predict_only_token(world: World) -> None:
 # -- a real server --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _server(app: Any) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        assert time.monotonic() < deadline, "the server never became ready"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def url(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("iris") / "m"
@@ -311,7 +281,7 @@ def url(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     repository = ModelRepository([ServedModel("iris", "1", load_model_dir(folder), "sklearn")])
     tokens = PlatformTokens("fraud", world.settings, cache_seconds=1)
     keys = frozenset({hashlib.sha256(API_KEY.encode()).digest()})
-    with _server(tokens.middleware(create_app(repository), keys)) as served:
+    with ready_server(tokens.middleware(create_app(repository), keys)) as served:
         yield served
 
 

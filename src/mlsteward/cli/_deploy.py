@@ -22,7 +22,13 @@ from ._output import (
     print_table,
     print_warning,
 )
-from ._serve import InputRangesChoice
+from ._serve import (
+    InputRangesChoice,
+    InputRangesOption,
+    LogSampleRateOption,
+    LogWindowOption,
+    RangeToleranceOption,
+)
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -170,31 +176,10 @@ def deploy_create(
             "labels) for monitoring.",
         ),
     ] = True,
-    log_sample_rate: Annotated[
-        float,
-        typer.Option("--log-sample-rate", min=0, max=1, help="Share of rows kept in the row log."),
-    ] = 0.01,
-    log_window: Annotated[
-        float,
-        typer.Option("--log-window", min=0.1, max=86400, help="Seconds per prediction-log window."),
-    ] = 60.0,
-    input_ranges: Annotated[
-        InputRangesChoice,
-        typer.Option(
-            "--input-ranges",
-            help="reject: refuse values outside the training data's ranges (versions saved "
-            "with their training profile); off: do not check.",
-        ),
-    ] = InputRangesChoice.reject,
-    range_tolerance: Annotated[
-        float,
-        typer.Option(
-            "--range-tolerance",
-            min=0,
-            max=100,
-            help="Widen each training min..max by this fraction of its span on each side.",
-        ),
-    ] = 0.1,
+    log_sample_rate: LogSampleRateOption = 0.01,
+    log_window: LogWindowOption = 60.0,
+    input_ranges: InputRangesOption = InputRangesChoice.reject,
+    range_tolerance: RangeToleranceOption = 0.1,
     project: ProjectOption = "default",
     timeout: TimeoutOption = 30.0,
     json_output: JsonOption = False,

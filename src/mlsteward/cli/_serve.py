@@ -31,6 +31,33 @@ class UnseenCategoriesChoice(enum.StrEnum):
     reject = "reject"
 
 
+InputRangesOption = Annotated[
+    InputRangesChoice,
+    typer.Option(
+        "--input-ranges",
+        help="reject: refuse values outside the training data's ranges (when the model carries "
+        "its training profile); off: do not check.",
+    ),
+]
+RangeToleranceOption = Annotated[
+    float,
+    typer.Option(
+        "--range-tolerance",
+        min=0,
+        max=100,
+        help="Widen each training min..max by this fraction of its span on each side.",
+    ),
+]
+LogSampleRateOption = Annotated[
+    float,
+    typer.Option("--log-sample-rate", min=0, max=1, help="Share of rows kept in the row log."),
+]
+LogWindowOption = Annotated[
+    float,
+    typer.Option("--log-window", min=0.1, max=86400, help="Seconds per prediction-log window."),
+]
+"""Options ``mlsteward serve`` and ``mlsteward deploy create`` share."""
+
 SourceArg = Annotated[
     str,
     typer.Argument(
@@ -129,23 +156,8 @@ def serve(
             help="Seconds a token's check is remembered; revocation takes effect within it.",
         ),
     ] = 30.0,
-    input_ranges: Annotated[
-        InputRangesChoice,
-        typer.Option(
-            "--input-ranges",
-            help="reject: refuse values outside the training data's profile (when the model "
-            "has one); off: do not check.",
-        ),
-    ] = InputRangesChoice.reject,
-    range_tolerance: Annotated[
-        float,
-        typer.Option(
-            "--range-tolerance",
-            min=0,
-            max=100,
-            help="Widen each training min..max by this fraction of its span on each side.",
-        ),
-    ] = 0.1,
+    input_ranges: InputRangesOption = InputRangesChoice.reject,
+    range_tolerance: RangeToleranceOption = 0.1,
     unseen_categories: Annotated[
         UnseenCategoriesChoice,
         typer.Option(
@@ -161,14 +173,8 @@ def serve(
             "folder, or to the platform with 'platform'.",
         ),
     ] = None,
-    log_sample_rate: Annotated[
-        float,
-        typer.Option("--log-sample-rate", min=0, max=1, help="Share of rows kept in the row log."),
-    ] = 0.01,
-    log_window: Annotated[
-        float,
-        typer.Option("--log-window", min=0.1, max=86400, help="Seconds per prediction-log window."),
-    ] = 60.0,
+    log_sample_rate: LogSampleRateOption = 0.01,
+    log_window: LogWindowOption = 60.0,
     mask_column: Annotated[
         list[str] | None,
         typer.Option(
