@@ -259,6 +259,78 @@ def test_json_inference_matches_the_model(iris: Any) -> None:
     assert len(set(output["data"])) == 3  # the rows span every class
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "plain",
+        "with_parameters",
+        "reordered",
+        "ints_in_fp64",
+        "int64_column",
+        "all_int64",
+        "single_row",
+    ],
+)
+def test_plain_columns_read_at_once_match_the_general_reading(iris: Any, variant: str) -> None:
+    """Plain FP64 columns are read as one block; every request the block reading declines
+    (parameters, an int among the floats) goes the general way: all give the model's own
+    predictions, whatever the order of the inputs."""
+    model, x = iris
+    rows = slice(0, 1) if variant == "single_row" else slice(40, 110)
+    inputs = _columns(x, rows)
+    if variant == "with_parameters":
+        inputs = [{**item, "parameters": {}} for item in inputs]
+    elif variant == "reordered":
+        inputs = inputs[::-1]
+    elif variant in ("ints_in_fp64", "int64_column"):
+        datatype = "FP64" if variant == "ints_in_fp64" else "INT64"
+        rounded = [round(v) for v in inputs[0]["data"]]
+        inputs[0] = {**inputs[0], "datatype": datatype, "data": rounded}
+    elif variant == "all_int64":  # one block, of another dtype than the signature's
+        inputs = [
+            {**item, "datatype": "INT64", "data": [round(v) for v in item["data"]]}
+            for item in inputs
+        ]
+    response = _client(model).post("/v2/models/iris/infer", json={"inputs": inputs})
+    assert response.status_code == 200, response.text
+    frame = x.iloc[rows].copy()
+    if variant in ("ints_in_fp64", "int64_column"):
+        frame[x.columns[0]] = frame[x.columns[0]].round()
+    elif variant == "all_int64":
+        frame = frame.round()
+    assert response.json()["outputs"][0]["data"] == model.loaded.predict(frame).tolist()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "sepal width (cm)"}, "input 'sepal width (cm)' is given more than once"),
+        ({"name": "colour"}, "the model has no input 'colour'"),
+        ({"data": [1.0, 2.0], "shape": [2]}, "has 2 rows but the inputs before it have 1"),
+        ({"shape": [2]}, "has 1 values but shape [2] needs 2"),
+        ({"data": [], "shape": [0]}, "holds no values"),
+    ],
+    ids=["duplicate", "unknown", "ragged", "short", "empty"],
+)
+def test_plain_columns_that_do_not_fit_get_the_general_errors(
+    iris: Any, change: dict[str, Any], message: str
+) -> None:
+    model, x = iris
+    inputs = _columns(x, slice(0, 1))
+    inputs[-1] = {**inputs[-1], **change}
+    response = _client(model).post("/v2/models/iris/infer", json={"inputs": inputs})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
+def test_plain_columns_followed_by_stray_binary_data_are_400(iris: Any) -> None:
+    model, x = iris
+    content, headers = _binary_body({"inputs": _columns(x, slice(0, 1))}, b"\0" * 8)
+    response = _infer(_client(model), content, headers=headers)
+    assert response.status_code == 400
+    assert "8 bytes follow the JSON" in response.json()["error"]
+
+
 def test_nested_data_with_shape_n_by_1(iris: Any) -> None:
     model, x = iris
     inputs = [

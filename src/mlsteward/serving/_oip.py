@@ -161,15 +161,16 @@ def _as_array(values: Any) -> npt.NDArray[Any]:
     return array.reshape(1) if array.ndim == 0 else array
 
 
-_DATATYPE_OF = {dtype: datatype for datatype, dtype in NUMERIC_DTYPES.items()}
-"""OIP datatype by NumPy dtype name."""
+_DATATYPE_OF = {np.dtype(dtype): datatype for datatype, dtype in NUMERIC_DTYPES.items()}
+"""OIP datatype by NumPy dtype of native byte order (keyed by dtype, not by its name: reading
+``dtype.name`` cost more than the rest of a one-value output's encoding)."""
 
 
 def _encode_output(name: str, values: Any, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     array = _as_array(values)
     shape = list(array.shape)
     kind = array.dtype.kind
-    datatype = _DATATYPE_OF.get(array.dtype.name) if kind in "biuf" else None
+    datatype = _DATATYPE_OF.get(array.dtype.newbyteorder("=")) if kind in "biuf" else None
     if datatype is not None:
         flat = np.ascontiguousarray(array.ravel(), dtype=array.dtype.newbyteorder("="))
         if binary:
@@ -301,7 +302,7 @@ def oip_routes(
         require_ready()
         document, binary = split_body(request, await _read_body(request, max_body_bytes))
         parsed = parse_request(document, binary)
-        data = model_input(model, parsed.inputs)
+        data = model_input(model, parsed)
         proba = getattr(model.loaded, "predict_proba", None)
         if "predict_proba" in parsed.outputs and proba is None:
             raise InvalidArgument(f"model {model.name!r} has no predict_proba output")

@@ -8,6 +8,7 @@ Every problem is an ``InvalidArgument`` (400) naming the input.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from ..errors import InvalidArgument
 from ..models import ColumnSpec, Schema
 from ._core import ServedModel
-from ._row_blocks import table_input
+from ._row_blocks import RowBlock, table_input
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _MAX_DIMENSIONS = 32
@@ -64,9 +65,27 @@ class Tensor:
 
 @dataclass(frozen=True)
 class InferRequest:
+    """A decoded infer request. Its inputs are ``tensors``, or, when every input was a plain
+    JSON column of one numeric datatype and one length (the commonest request: features),
+    ``block``: the columns side by side, read with one NumPy call."""
+
     id: str | None
-    inputs: list[Tensor]
     outputs: dict[str, bool]  # requested output name -> returned as binary
+    tensors: list[Tensor] | None = None
+    block: RowBlock | None = None
+    block_datatype: str = ""
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        """The inputs as tensors, in request order."""
+        if self.tensors is not None:
+            return self.tensors
+        assert self.block is not None
+        values = self.block.values
+        return [
+            Tensor(name, self.block_datatype, values[:, index])
+            for index, name in enumerate(self.block.names)
+        ]
 
 
 def _size(header: str | None) -> int | None:
@@ -130,6 +149,13 @@ def parse_request(document: dict[str, Any], binary: memoryview) -> InferRequest:
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidArgument("inputs must be a non-empty list of tensors")
+    if not binary:
+        plain = _plain_block(inputs)
+        if plain is not None:
+            outputs = _requested_outputs(document)
+            return InferRequest(
+                request_id, outputs, block=plain, block_datatype=inputs[0]["datatype"]
+            )
     tensors: list[Tensor] = []
     offset = 0
     for index, item in enumerate(inputs):
@@ -180,7 +206,54 @@ def parse_request(document: dict[str, Any], binary: memoryview) -> InferRequest:
     names = [tensor.name for tensor in tensors]
     if len(set(names)) != len(names):
         raise InvalidArgument(f"input {_first_duplicate(names)!r} is given more than once")
-    return InferRequest(request_id, tensors, _requested_outputs(document))
+    return InferRequest(request_id, _requested_outputs(document), tensors)
+
+
+def _plain_block(inputs: list[Any]) -> RowBlock | None:
+    """The inputs as one block when each is a plain JSON column (``data`` a flat list of
+    ``shape[0]`` values, no parameters), all of datatype FP64 with float values or all INT64
+    with int values, all of one length, with distinct valid names. None for anything else: the
+    general reading then checks each input, with its precise errors."""
+    first = inputs[0]
+    datatype = first.get("datatype") if type(first) is dict else None
+    kind = _PLAIN_KINDS.get(datatype)  # type: ignore[arg-type]
+    if kind is None:
+        return None
+    names: list[str] = []
+    columns: list[list[Any]] = []
+    rows = -1
+    for item in inputs:
+        if type(item) is not dict or item.get("datatype") != datatype or "parameters" in item:
+            return None
+        name, data, shape = item.get("name"), item.get("data"), item.get("shape")
+        if (
+            type(name) is not str
+            or not 0 < len(name) <= _MAX_NAME_LENGTH
+            or type(data) is not list
+            or type(shape) is not list
+            or len(shape) != 1
+            or type(shape[0]) is not int
+            or shape[0] != len(data)
+            or not data
+            or (rows >= 0 and len(data) != rows)
+        ):
+            return None
+        rows = len(data)
+        names.append(name)
+        columns.append(data)
+    if len(set(names)) != len(names) or {*map(type, itertools.chain.from_iterable(columns))} != {
+        kind
+    }:
+        return None
+    dtype = _PLAIN_DTYPES[datatype]  # type: ignore[index]
+    try:
+        flat = np.fromiter(itertools.chain.from_iterable(columns), dtype, rows * len(columns))
+    except OverflowError:  # an int beyond int64: the general reading says so
+        return None
+    return RowBlock(tuple(names), flat.reshape(len(columns), rows).T)
+
+
+_PLAIN_KINDS: dict[str, type] = {"FP64": float, "INT64": int}
 
 
 def _plain_json_column(item: dict[str, Any], datatype: Any) -> npt.NDArray[Any] | None:
@@ -412,15 +485,30 @@ def _frame(columns: dict[str, npt.NDArray[Any]]) -> Any:
 
 def _known(schema: Schema, tensors: list[Tensor]) -> dict[str, ColumnSpec]:
     specs = {str(spec.name): spec for spec in schema.columns}
-    for tensor in tensors:
-        if tensor.name not in specs:
-            names = ", ".join(list(specs)[:20])
-            raise InvalidArgument(f"the model has no input {tensor.name!r}; its inputs: {names}")
+    _known_names(schema, tuple(tensor.name for tensor in tensors))
     return specs
 
 
-def model_input(model: ServedModel, tensors: list[Tensor]) -> Any:
+def _known_names(schema: Schema, names: tuple[str, ...]) -> None:
+    """InvalidArgument naming the first of ``names`` the table ``schema`` has no column for."""
+    known = {str(spec.name) for spec in schema.columns}
+    if known.issuperset(names):
+        return
+    unknown = next(name for name in names if name not in known)
+    listed = ", ".join(str(spec.name) for spec in schema.columns[:20])
+    raise InvalidArgument(f"the model has no input {unknown!r}; its inputs: {listed}")
+
+
+def model_input(model: ServedModel, request: InferRequest) -> Any:
+    """What the model's signature takes from the request's inputs: a table (a ``RowBlock`` or
+    a DataFrame), one array, or a dict of arrays."""
     signature = model.signature
+    block = request.block
+    if block is not None and (signature is None or signature.inputs.kind == "table"):
+        if signature is not None:
+            _known_names(signature.inputs, block.names)
+        return block  # the batcher checks its columns against the signature, per batch
+    tensors = request.inputs
     if signature is None:
         if len(tensors) == 1:
             return tensors[0].array

@@ -116,7 +116,7 @@ class BlockChecker:
     def __init__(self, signature: Signature) -> None:
         self._schema = signature.inputs
         self._names = tuple(str(name) for name in self._schema.names)
-        self._plans: dict[tuple[tuple[str, ...], str], tuple[list[int], list[int]] | None] = {}
+        self._plans: dict[tuple[tuple[str, ...], Any], tuple[list[int], list[int]] | None] = {}
 
     def frame(self, blocks: Sequence[RowBlock]) -> Any:
         """The model-ready DataFrame of ``blocks`` (joined in order), or None when the fast
@@ -127,7 +127,7 @@ class BlockChecker:
         names, dtype = blocks[0].names, blocks[0].values.dtype
         if any(b.names != names or b.values.dtype != dtype for b in blocks):
             return None
-        key = (names, dtype.name)
+        key = (names, dtype)  # the dtype itself: its name is slow to read
         if key not in self._plans:
             self._plans[key] = self._plan(names, dtype.name)
         plan = self._plans[key]
