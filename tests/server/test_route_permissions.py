@@ -151,3 +151,29 @@ def test_the_openapi_document_describes_every_api_route(
     paths = document.json()["paths"]
     for endpoint in endpoints:
         assert endpoint.method.lower() in paths[endpoint.path], endpoint
+
+
+def test_predict_only_tokens_pass_only_the_predict_routes(
+    walk_app: FastAPI, endpoints: list[Endpoint], api_platform: Platform, people: People
+) -> None:
+    """A ``predict`` token opens inference servers, nothing of the REST API but the routes
+    those servers ask (``project:predict``), even for a member of the project."""
+    token = people.token_for("predictor", ["predict"])
+    add_member(api_platform, SYSTEM, WALK_PROJECT, "predictor", "owner")
+    http = TestClient(walk_app)
+    http.get(f"{API_PREFIX}/projects/{WALK_PROJECT}/predict-access", headers=bearer(token))
+    before = platform_state(api_platform)
+    predict_routes = [e for e in endpoints if e.level == "project:predict"]
+    assert [str(e) for e in predict_routes] == [
+        f"GET {API_PREFIX}/projects/{{project}}/predict-access"
+    ]
+    for endpoint in endpoints:
+        response = http.request(endpoint.method, endpoint.url, headers=bearer(token))
+        if endpoint in predict_routes:
+            assert response.status_code == 200, (endpoint, response.text)
+        elif endpoint.method != "HEAD":
+            error = assert_error_shape(response, 403, "permission_denied")
+            assert "scope" in error["message"], endpoint
+        else:
+            assert response.status_code == 403, endpoint
+    assert platform_state(api_platform) == before

@@ -45,7 +45,7 @@ from mlsteward.settings import Settings, load_settings
 from mlsteward.store._tables import api_tokens
 
 from ..server._support import cheap_password_hashing
-from ._support import iris_frame, ready_server, save_iris_model
+from ._support import free_port, iris_frame, ready_server, save_iris_model
 from .test_serve_command import _serving
 
 PASSWORD = "a-password-for-the-tests"
@@ -351,8 +351,9 @@ def test_tokens_let_a_server_bind_beyond_loopback(world: World) -> None:
     tokens = PlatformTokens("fraud", world.settings)
     protection = check_protection(host="0.0.0.0", platform_tokens=tokens, **options)
     assert protection.platform_tokens is tokens
-    remote = PlatformTokens("fraud", load_settings(server_url="https://platform.example"))
-    with pytest.raises(ConfigurationError, match="checked against the platform database"):
+    down = load_settings(server_url=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    remote = PlatformTokens("fraud", down)  # checked over HTTP: its URL must answer
+    with pytest.raises(ConfigurationError, match="cannot reach the platform at http://127"):
         check_protection(host="127.0.0.1", platform_tokens=remote, **options)
 
 

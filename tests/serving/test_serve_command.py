@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serving(*args: str, home: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def _serving(*args: str, home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
     code = (
         f"import sys\nsys.argv = ['mlsteward', 'serve', *{list(args)!r}, '--port', '{port}']\n"
@@ -39,7 +39,7 @@ def _serving(*args: str, home: Path) -> Iterator[tuple[str, subprocess.Popen[str
     process = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=cli_env(home),
+        env=cli_env(home, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

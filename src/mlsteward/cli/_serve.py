@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._extras import missing_extra
-from ._output import print_message, print_success
+from ._output import print_message, print_success, print_warning
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..platform import Platform
     from ..security import Actor
     from ..serving import ServedModel
     from ..serving._prediction_log import PredictionLogOptions
+    from ..settings import Settings
 
 
 class InputRangesChoice(enum.StrEnum):
@@ -296,12 +298,16 @@ def _prediction_log_options(
     from ..settings import load_settings
 
     settings = load_settings()
-    if settings.server_url:
-        raise ConfigurationError(
-            "--prediction-log platform ships to the local platform only for now; with a "
-            "remote server, log to a folder (--prediction-log DIR)"
-        )
     token = settings.token.get_secret_value() if settings.token is not None else None
+    if settings.server_url:
+        return _remote_prediction_log(
+            settings,
+            project=project,
+            from_platform=from_platform,
+            sample_rate=sample_rate,
+            window_seconds=window_seconds,
+            masked=masked,
+        )
     if from_platform:
         masked = {**_training_pii(source, project), **masked}
 
@@ -312,6 +318,66 @@ def _prediction_log_options(
         return PlatformSink(platform, _local_actor(platform, token), project)
 
     return PredictionLogOptions(sink, window_seconds, sample_rate, masked)
+
+
+def _remote_prediction_log(
+    settings: Settings,
+    *,
+    project: str,
+    from_platform: bool,
+    sample_rate: float,
+    window_seconds: float,
+    masked: dict[str, str | None],
+) -> PredictionLogOptions:
+    """The prediction log of ``--prediction-log platform`` with a remote platform
+    (``MLSTEWARD_SERVER_URL``): windows go over HTTP with the settings' token, which is
+    checked now (reachable platform, project editor) rather than when the first window
+    would be dropped."""
+    from ..client import Client
+    from ..serving._prediction_log import PredictionLogOptions
+    from ..serving._prediction_sinks import ClientSink
+
+    with Client(settings) as client:
+        _check_remote_log_access(client, project, str(settings.server_url))
+    if from_platform:  # the lineage walk to the catalog's PII classes needs the database
+        print_warning(
+            "the training data's PII columns are not looked up on a remote platform: mask "
+            "them with --mask-column"
+        )
+
+    def sink() -> ClientSink:  # in each serving process: an HTTP pool must not cross a fork
+        return ClientSink(Client(settings), project)
+
+    return PredictionLogOptions(sink, window_seconds, sample_rate, masked)
+
+
+def _check_remote_log_access(client: Client, project: str, url: str) -> None:
+    """``ConfigurationError`` unless the platform at ``url`` answers, knows the token and lets
+    it write prediction windows to ``project`` (editor role, ``write`` scope)."""
+    from ..errors import ConfigurationError, StewardError
+    from ..security import Role, Scope
+
+    where = f"--prediction-log platform: the platform at {url}"
+    try:
+        actor = client.whoami()
+        if not actor.is_authenticated:
+            raise ConfigurationError(
+                f"{where} needs a token (MLSTEWARD_TOKEN) of a project {project!r} editor"
+            )
+        client.list_prediction_windows(project, limit=1)
+        role = Role.OWNER if actor.is_admin else None
+        if role is None:
+            members = client.list_members(project)
+            role = next((m.role for m in members if m.username == actor.name), None)
+    except ConfigurationError:
+        raise
+    except StewardError as exc:
+        raise ConfigurationError(f"{where} cannot take the prediction log: {exc}") from None
+    if Scope.WRITE not in actor.scopes or role is None or role < Role.EDITOR:
+        raise ConfigurationError(
+            f"{where}: {actor.name} may not record prediction windows in project {project!r} "
+            "(it needs the editor role and a token with the write scope)"
+        )
 
 
 def _local_actor(platform: Platform, token: str | None) -> Actor:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ._data import DataMethods
 from ._deployments import DeploymentMethods
+from ._monitoring import MonitoringMethods
 from ._registry import RegistryMethods
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def _role(role: Role | str) -> str:
     return role if isinstance(role, str) else role.label
 
 
-class Client(RegistryMethods, DataMethods, DeploymentMethods):
+class Client(RegistryMethods, DataMethods, DeploymentMethods, MonitoringMethods):
     """The platform, in-process or over HTTP; the same methods and results either way.
 
     With no server URL (argument or ``MLSTEWARD_SERVER_URL``) it opens the local platform

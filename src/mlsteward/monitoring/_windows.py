@@ -24,9 +24,16 @@ from ..store._blob_refs import keep_blob
 from ._tables import prediction_windows
 
 if TYPE_CHECKING:
+    from ..blobs import BlobInfo
     from ..platform import Platform
 
-__all__ = ["PredictionWindow", "list_prediction_windows", "record_prediction_window"]
+__all__ = [
+    "PredictionWindow",
+    "list_prediction_windows",
+    "parse_window_time",
+    "record_prediction_window",
+    "store_prediction_file",
+]
 
 WINDOW_OWNER: Final = "prediction_window"
 MAX_LISTED: Final = 10_000
@@ -79,6 +86,31 @@ class PredictionWindow:
             "created_by": self.created_by,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PredictionWindow:
+        """The window ``to_json`` wrote (``KeyError``/``ValueError``/``TypeError`` when
+        ``data`` is not one)."""
+        deployment = data["deployment"]
+        return cls(
+            id=str(data["id"]),
+            project_id=str(data["project_id"]),
+            model_name=str(data["model_name"]),
+            model_version=str(data["model_version"]),
+            deployment=None if deployment is None else str(deployment),
+            start=dt.datetime.fromisoformat(data["start"]),
+            end=dt.datetime.fromisoformat(data["end"]),
+            rows=int(data["rows"]),
+            sampled_rows=int(data["sampled_rows"]),
+            feedback_labels=int(data["feedback_labels"]),
+            output_columns=tuple(str(c) for c in data["output_columns"]),
+            source=str(data["source"]),
+            profile_address=str(data["profile_address"]),
+            rows_address=str(data["rows_address"]),
+            feedback_address=str(data["feedback_address"]),
+            created_at=dt.datetime.fromisoformat(data["created_at"]),
+            created_by=str(data["created_by"]),
+        )
+
 
 def _window(row: Any) -> PredictionWindow:
     return PredictionWindow(
@@ -112,6 +144,22 @@ def _moment(value: object, field: str) -> dt.datetime:
             f"{field} must be a timezone-aware datetime (UTC)", details={"field": field}
         )
     return value.astimezone(dt.UTC)
+
+
+def parse_window_time(text: object, field: str) -> dt.datetime:
+    """An ISO 8601 time with a UTC offset (``2026-01-01T12:00:00Z``) as an aware datetime;
+    ``InvalidArgument`` naming ``field`` for anything else (no offset: local time is
+    ambiguous)."""
+    if not isinstance(text, str) or len(text) > 64:
+        raise InvalidArgument(f"{field} must be an ISO 8601 time", details={"field": field})
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} must be an ISO 8601 time like 2026-01-01T12:00:00Z, not {text[:40]!r}",
+            details={"field": field},
+        ) from None
+    return _moment(moment, field)
 
 
 def _checked(
@@ -239,6 +287,19 @@ def record_prediction_window(
         )
         row = conn.execute(select(prediction_windows).where(prediction_windows.c.id == window_id))
         return _window(row.one())
+
+
+def store_prediction_file(platform: Platform, actor: Actor, project: str, source: Any) -> BlobInfo:
+    """Store one of a coming window's three files (read from the blocking binary stream
+    ``source``) for ``record_prediction_window`` (``write`` on the project: editors, checked
+    before a byte is read). ``PayloadTooLarge`` past ``max_upload_bytes``.
+
+    Nothing references the blob until the window is recorded: like every unreferenced blob,
+    garbage collection keeps it for its grace period (an hour by default), ample for the
+    record that follows it; a file whose record never comes is collected then."""
+    with platform.db.read() as conn:
+        require_project_role(conn, actor, fetch_project(conn, project).id, Role.EDITOR)
+    return platform.blobs.put_stream(source, max_bytes=platform.settings.max_upload_bytes)
 
 
 def list_prediction_windows(

@@ -23,6 +23,7 @@ from ._permissions import project_role as project_role
 from ._permissions import require_admin as require_admin
 from ._permissions import require_project_role as require_project_role
 from ._permissions import require_scope as require_scope
+from ._predict_access import require_predict_access as require_predict_access
 from ._projects import Member as Member
 from ._projects import Project as Project
 from ._projects import add_member as add_member
@@ -102,6 +103,7 @@ __all__ = [
     "project_role",
     "remove_member",
     "require_admin",
+    "require_predict_access",
     "require_project_role",
     "require_scope",
     "revoke_token",

@@ -35,6 +35,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
         metrics=app.state.metrics,
         max_body=platform.settings.max_request_bytes,
         max_upload=platform.settings.max_upload_bytes,
+        upload_suffixes=("/artifacts", "/prediction-windows/files"),
     )
     from .routers import health
 

@@ -24,6 +24,7 @@ from ..security import (
     count_admins,
     fetch_project,
     require_admin,
+    require_predict_access,
     require_project_role,
     require_scope,
 )
@@ -40,6 +41,7 @@ Level = Literal[
     "project:editor",
     "project:maintainer",
     "project:owner",
+    "project:predict",  # the predict scope and any role: inference servers checking tokens
 ]
 
 
@@ -157,6 +159,9 @@ class Requires:
             if not isinstance(name, str):
                 raise InvalidArgument("this route needs a project in its path")
             platform: Platform = request.app.state.platform
+            if self.level == "project:predict":  # neither read nor write: the predict scope
+                require_predict_access(platform, actor, name)
+                return actor
             role = Role.parse(self.level.split(":", 1)[1])
             with platform.db.read() as conn:
                 project = fetch_project(conn, name)

@@ -1,4 +1,5 @@
-"""Where closed prediction-log windows go: a folder (standalone) or the platform.
+"""Where closed prediction-log windows go: a folder (standalone), the platform in-process, or
+a platform over HTTP (``ClientSink``).
 
 Each window becomes three files: ``profile.json`` (the ``DatasetProfile``'s own serialised form,
 inputs and outputs together), ``rows.parquet`` (the sampled rows: ``prediction_id``, the input
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..platform import Platform
     from ..security import Actor
     from ._prediction_log import ClosedWindow
 
 __all__ = [
+    "ClientSink",
     "FolderSink",
     "PlatformSink",
     "PredictionSink",
@@ -40,6 +43,8 @@ __all__ = [
 WINDOW_TYPE: Final = "mlsteward.prediction_window"
 WINDOW_SCHEMA_VERSION: Final = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_UNSETTLED: Final = 256
+_WindowKey = tuple[str, str, str, float]
 
 
 class PredictionSink(Protocol):
@@ -194,3 +199,72 @@ class PlatformSink:
             rows_address=rows.address,
             feedback_address=feedback.address,
         )
+
+
+class ClientSink:
+    """Ships each window through a ``Client`` (in practice one talking to a remote platform):
+    stores the three files with ``client.put_prediction_file`` and records the window with
+    ``client.record_prediction_window`` in ``project`` (``deployment``: the deployment's name,
+    when the server serves one). The client's token needs the editor role in the project.
+
+    A retry sends the files again (harmless: the same bytes are stored once) but records the
+    window again only when the platform holds no record of it. A record call that failed
+    leaves the window *unsettled*: its answer may have been lost after the platform committed
+    it. Before recording an unsettled window again the sink lists the project's windows at its
+    start and skips the record when one has the same model, version, source (host and
+    process) and start. So a window is recorded twice only when the first call is still being
+    committed while its retry checks, or when the sink no longer remembers the failure: a
+    server restarted between the attempts, or more than 256 windows unsettled at once.
+    """
+
+    def __init__(self, client: Client, project: str, deployment: str | None = None) -> None:
+        self.client = client
+        self.project = project
+        self.deployment = deployment
+        self._unsettled: dict[_WindowKey, None] = {}
+
+    def ship(self, window: ClosedWindow) -> None:
+        put = self.client.put_prediction_file
+        profile = put(self.project, profile_json(window)).address
+        rows = put(self.project, rows_parquet(window)).address
+        feedback = put(self.project, feedback_parquet(window)).address
+        key = (window.model, window.version, window.source, window.start)
+        if key in self._unsettled and self._recorded(window):
+            del self._unsettled[key]
+            return
+        try:
+            self.client.record_prediction_window(
+                self.project,
+                model_name=window.model,
+                model_version=window.version,
+                deployment=self.deployment,
+                start=_utc(window.start),
+                end=_utc(window.end),
+                rows=window.rows,
+                sampled_rows=window.sampled_rows,
+                feedback_labels=len(window.feedback),
+                output_columns=window.output_columns,
+                source=window.source,
+                profile_address=profile,
+                rows_address=rows,
+                feedback_address=feedback,
+            )
+        except BaseException:
+            self._unsettled[key] = None
+            while len(self._unsettled) > _MAX_UNSETTLED:
+                del self._unsettled[next(iter(self._unsettled))]
+            raise
+        self._unsettled.pop(key, None)
+
+    def _recorded(self, window: ClosedWindow) -> bool:
+        start = _utc(window.start)
+        margin = dt.timedelta(milliseconds=1)
+        found = self.client.list_prediction_windows(
+            self.project,
+            model_name=window.model,
+            model_version=window.version,
+            deployment=self.deployment,
+            since=start - margin,
+            until=start + margin,
+        )
+        return any(w.source == window.source for w in found)  # the start: within the margin

@@ -149,7 +149,7 @@ def check_protection(
 
     ``ConfigurationError`` for a certificate without its key, a missing TLS file, a bad key
     file, a non-loopback ``host`` without keys or tokens, rate-limit options without
-    ``rate_limit``, or platform tokens where the database is not reachable;
+    ``rate_limit``, or platform tokens whose platform server does not answer;
     ``InvalidArgument`` for a rate that cannot be read.
     """
     from .._loopback import is_loopback
