@@ -237,3 +237,26 @@ def test_the_client_sink_raises_when_it_may_not_write(world: World) -> None:
     with pytest.raises(PermissionDenied):
         ClientSink(viewer, project).ship(window)
     assert viewer.list_prediction_windows(project) == []
+
+
+def test_training_pii_columns_are_the_same_in_both_worlds(world: World) -> None:
+    """What a prediction log masks: the catalog's PII columns of the version's training data,
+    found through the lineage, locally or over HTTP; a viewer may ask, an outsider may not."""
+    from ..data._lineage_rows import add_dataset, new_run, register_from, set_detected_class
+
+    project, _, viewer, outsider = _team(world)
+    dataset, model = f"transactions-{project}", f"fraud-{project}"
+    platform = world.platform
+    (version_id,) = add_dataset(platform, dataset, project=project, columns=["email", "amount"])
+    set_detected_class(platform, dataset, "email", "email")
+    run_id = new_run(platform, project=project)
+    datasets = [{"dataset_version_id": version_id}]
+    version = register_from(platform, run_id, model, project=project, datasets=datasets)
+    assert viewer.training_pii_columns(project, model, version.version) == {"email": "email"}
+    assert viewer.training_pii_columns(project, model, str(version.version)) == {"email": "email"}
+    assert viewer.training_pii_columns(project, "unknown", 1) == {}
+    with pytest.raises(InvalidArgument) as raised:
+        viewer.training_pii_columns(project, model, "latest")
+    assert "must be a number" in raised.value.message
+    with pytest.raises((PermissionDenied, NotFound)):
+        outsider.training_pii_columns(project, model, version.version)

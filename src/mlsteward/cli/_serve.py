@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._extras import missing_extra
-from ._output import print_message, print_success, print_warning
+from ._output import print_message, print_success
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -302,6 +302,7 @@ def _prediction_log_options(
     if settings.server_url:
         return _remote_prediction_log(
             settings,
+            source=source,
             project=project,
             from_platform=from_platform,
             sample_rate=sample_rate,
@@ -323,6 +324,7 @@ def _prediction_log_options(
 def _remote_prediction_log(
     settings: Settings,
     *,
+    source: str,
     project: str,
     from_platform: bool,
     sample_rate: float,
@@ -339,11 +341,8 @@ def _remote_prediction_log(
 
     with Client(settings) as client:
         _check_remote_log_access(client, project, str(settings.server_url))
-    if from_platform:  # the lineage walk to the catalog's PII classes needs the database
-        print_warning(
-            "the training data's PII columns are not looked up on a remote platform: mask "
-            "them with --mask-column"
-        )
+    if from_platform:
+        masked = {**_training_pii(source, project), **masked}
 
     def sink() -> ClientSink:  # in each serving process: an HTTP pool must not cross a fork
         return ClientSink(Client(settings), project)
@@ -387,8 +386,8 @@ def _local_actor(platform: Platform, token: str | None) -> Actor:
 
 
 def _training_pii(source: str, project: str) -> dict[str, str | None]:
-    """The catalog's PII columns of the training data of the ``models:/`` version served
-    (the local platform's view; {} with a remote one or when it knows none)."""
+    """The catalog's PII columns of the training data of the ``models:/`` version served,
+    asked of the local platform or of the remote one ({} when it knows none)."""
     from ..client import Client
     from ..monitoring import training_pii_columns
     from ..platform import Platform
@@ -396,7 +395,11 @@ def _training_pii(source: str, project: str) -> dict[str, str | None]:
 
     settings = load_settings()
     if settings.server_url:
-        return {}
+        with Client(settings) as client:
+            version = client.resolve_model_uri(project, source)
+            return dict(
+                client.training_pii_columns(project, version.model_name, version.version)
+            )
     version = Client(settings).resolve_model_uri(project, source)
     token = settings.token.get_secret_value() if settings.token is not None else None
     platform = Platform.open(settings)

@@ -193,6 +193,38 @@ class MonitoringMethods:
             limit=limit,
         )
 
+    def training_pii_columns(
+        self, project: str, model_name: str, version: int | str
+    ) -> dict[str, str]:
+        """Column name -> PII class, for the columns the catalog marks as PII in the training
+        data of a model version (project viewers; see
+        ``mlsteward.monitoring.training_pii_columns``): what a prediction log masks. {} when
+        the platform knows none."""
+        from ..errors import InvalidArgument
+
+        project = _project(project)
+        remote = self._remote_monitoring()
+        if remote is not None:
+            from ._client import _text
+            from ._remote import _segment
+
+            if isinstance(version, bool) or not isinstance(version, int | str):
+                raise InvalidArgument("model version must be a number")
+            path = (
+                f"api/v1/projects/{_segment(project)}/models/"
+                f"{_segment(_text('model name', model_name))}/versions/"
+                f"{_segment(str(version))}/training-pii"
+            )
+            data = remote._get_json("GET", path)
+            columns = data.get("columns") if isinstance(data, dict) else None
+            if not isinstance(columns, dict):
+                raise InvalidArgument("the platform's training-pii answer has no columns")
+            return {str(name): str(kind) for name, kind in columns.items()}
+        from ..monitoring import training_pii_columns
+
+        platform, actor = self._local_monitoring()
+        return training_pii_columns(platform, actor, project, model_name, version)
+
     def _local_monitoring(self) -> tuple[Platform, Actor]:
         from ._local import LocalBackend
 

@@ -13,7 +13,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from ...monitoring import list_prediction_windows, record_prediction_window
+from ...monitoring import (
+    list_prediction_windows,
+    record_prediction_window,
+    training_pii_columns,
+)
 from ...monitoring._windows import MAX_LISTED, parse_window_time, store_prediction_file
 from ...security import Actor
 from .._auth import Requires
@@ -101,3 +105,15 @@ def prediction_windows_list(
         limit=limit,
     )
     return listing("prediction_windows", windows)
+
+
+@router.get(
+    "/projects/{project}/models/{name}/versions/{version}/training-pii",
+    summary="The catalog's PII columns of a model version's training data (what a prediction "
+    "log masks)",
+)
+def training_pii(
+    project: str, name: str, version: str, platform: PlatformDep, actor: ProjectViewer
+) -> JSONResponse:
+    columns = training_pii_columns(platform, actor, project, name, version)
+    return FastJSONResponse({"columns": columns})
