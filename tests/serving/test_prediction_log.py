@@ -234,6 +234,61 @@ def test_the_sample_rate_is_honoured_and_the_same_ids_give_the_same_sample(iris:
     ]
 
 
+def test_sampled_rows_of_a_classifier_carry_its_class_probabilities(iris: Any) -> None:
+    """What ROC AUC and log loss over time need: each sampled row's ``score.<class>``, equal
+    to the model's own ``predict_proba``; rows not sampled cost no probability."""
+    from sklearn.datasets import load_iris
+    from sklearn.metrics import roc_auc_score
+
+    from mlsteward.monitoring import ClassificationQuality, join_feedback, quality_over_time
+
+    model, x = iris
+    sink = RecordingSink()
+    logger = PredictionLogger(sink, window_seconds=86_400, sample_rate=0.5)
+    logger.start()
+    ids = [f"id-{i}" for i in range(len(x))]
+    assert logger.submit(model, x, model.loaded.predict(x), ids=ids, request_id=None)
+    logger.close()
+    (window,) = sink.windows
+    sampled = window.sampled
+    assert 0 < len(sampled) < len(x)
+    rows = [ids.index(i) for i in sampled["prediction_id"]]
+    expected = model.loaded.predict_proba(x.iloc[rows])
+    scores = ["score.0", "score.1", "score.2"]
+    assert sampled[scores].to_numpy().tolist() == expected.tolist()
+    assert window.output_columns == ["prediction"]  # scores are in the rows, not the profile
+
+    _, y = load_iris(return_X_y=True, as_frame=True)
+    feedback = pd.DataFrame(
+        {
+            "prediction_id": sampled["prediction_id"],
+            "label": [str(int(y.iloc[r])) for r in rows],
+            "received_at": pd.Timestamp("2026-11-29", tz="UTC"),
+        }
+    )
+    joined, coverage = join_feedback(sampled, feedback)
+    assert coverage == 1.0
+    (quality,) = quality_over_time(
+        [(0, 1, joined)], task="classification", score_columns=scores, classes=[0, 1, 2]
+    )
+    assert quality.quality is not None
+    auc = roc_auc_score(y.iloc[rows], expected, multi_class="ovr")
+    assert isinstance(quality.quality, ClassificationQuality)
+    assert quality.quality.roc_auc.value == pytest.approx(auc)
+
+
+def test_a_predict_proba_that_fails_leaves_the_rows_without_scores(iris: Any) -> None:
+    model, _ = iris
+    sink = RecordingSink()
+    logger = PredictionLogger(sink, window_seconds=86_400, sample_rate=1.0)
+    logger.start()
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})  # not what the model takes: predict_proba fails
+    _submit_frame(logger, model, frame)
+    logger.close()
+    (window,) = sink.windows
+    assert list(window.sampled.columns) == ["prediction_id", "a", "prediction"]
+
+
 def test_masked_columns_never_reach_the_row_log_in_clear(iris: Any, tmp_path: Path) -> None:
     model, _ = iris
     emails = [f"person{i}@example.com" for i in range(50)]

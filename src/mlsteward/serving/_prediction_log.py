@@ -97,6 +97,7 @@ class _Submission:
     request_id: str | None = None
     rows: int = 0
     labels: list[tuple[str, Any]] | None = None  # a feedback submission
+    served: ServedModel | None = None  # for the class probabilities of the sampled rows
 
 
 @dataclass
@@ -201,6 +202,7 @@ class PredictionLogger:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.source = f"{os.uname().nodename}-{os.getpid()}"
+        self._unscored: set[tuple[str, str]] = set()  # versions whose predict_proba failed
         self.shipped_windows = 0
         self.dropped_rows = 0
         self.dropped_windows = 0
@@ -220,8 +222,9 @@ class PredictionLogger:
         was dropped because ``max_waiting_rows`` rows already wait."""
         rows = row_count(data)
         item = _Submission(
-            model.name, model.version, time.time(), data, output, ids, request_id, rows
-        )
+            model.name, model.version, time.time(), data, output, ids, request_id, rows,
+            served=model,
+        )  # fmt: skip
         return self._put(item, rows)
 
     def submit_feedback(self, model: ServedModel, labels: list[tuple[str, Any]]) -> None:
@@ -370,7 +373,42 @@ class PredictionLogger:
             sampled = both.loc[keep].reset_index(drop=True)
             sampled = mask_frame(sampled, self.mask_columns)
             sampled.insert(0, "prediction_id", [i for i, k in zip(ids, keep, strict=True) if k])
+            scores = self._scores(items[0].served, inputs.loc[keep])
+            if scores is not None:
+                sampled = pd.concat([sampled, scores], axis=1)
             window.sampled.append(sampled)
+
+    def _scores(self, served: ServedModel | None, inputs: Any) -> Any:
+        """The class probabilities of the sampled rows, ``score.<class>`` columns (a
+        classifier with ``predict_proba`` and a table signature, or none), for quality metrics
+        that need them (ROC AUC, log loss): computed here, for the sample only, off the request
+        path. None when the model has none, or when they cannot be computed (logged once)."""
+        import numpy as np
+        import pandas as pd
+
+        proba = getattr(served.loaded, "predict_proba", None) if served is not None else None
+        if served is None or proba is None or (served.name, served.version) in self._unscored:
+            return None
+        signature = served.signature
+        if signature is not None and signature.inputs.kind != "table":
+            return None
+        try:
+            values = np.asarray(proba(inputs.reset_index(drop=True)), dtype=np.float64)
+            classes = getattr(getattr(served.loaded, "predictor", None), "classes_", None)
+            names = list(range(values.shape[1])) if classes is None else list(classes)
+            if values.ndim != 2 or values.shape != (len(inputs), len(names)):
+                raise ValueError(f"predict_proba gave shape {values.shape}")
+        except Exception:
+            self._unscored.add((served.name, served.version))
+            _log.warning(
+                "the prediction log keeps no class probabilities of %s %s: predict_proba "
+                "failed on its sampled rows",
+                served.name,
+                served.version,
+                exc_info=True,
+            )
+            return None
+        return pd.DataFrame(values, columns=[f"score.{name}" for name in names])
 
     def _table(self, item: _Submission) -> tuple[Any, Any, list[str]] | None:
         inputs = input_frame(item.data)
