@@ -4,8 +4,9 @@ a platform over HTTP (``ClientSink``).
 Each window becomes three files: ``profile.json`` (the ``DatasetProfile``'s own serialised form,
 inputs and outputs together), ``rows.parquet`` (the sampled rows: ``prediction_id``, the input
 columns with PII masked, the output columns, a classifier's ``score.<class>`` probabilities)
-and ``feedback.parquet`` (``prediction_id``, ``label`` as JSON text, ``received_at``). ``FolderSink`` adds ``window.json`` (what the window
-is: model, version, start and end, counts, which columns are outputs).
+and ``feedback.parquet`` (``prediction_id``, ``label`` as JSON text, ``received_at``).
+``FolderSink`` adds ``window.json`` (what the window is: model, version, start and end, counts,
+which columns are outputs).
 
 Sinks are called from the prediction log's shipping thread, never from the event loop; an
 exception makes the log retry the window a bounded number of times.
