@@ -41,9 +41,11 @@ def log_access(
     status: int,
     seconds: float,
     client: tuple[str, int] | list[Any] | None,
+    level: int = logging.INFO,
     **fields: Any,
 ) -> None:
-    """Write the access-log record of one request on ``logger`` (INFO, message ``request``).
+    """Write the access-log record of one request on ``logger`` (``level``, INFO unless said;
+    message ``request``).
 
     ``client`` is the ASGI scope's ``client`` (only its address is logged); ``fields`` adds
     server-specific fields. Never pass bodies, headers or query strings: they can hold secrets.
@@ -52,7 +54,7 @@ def log_access(
     the stack to find the caller's source line, which no access-log line shows and which cost
     a fifth of the line's time under load.
     """
-    if not logger.isEnabledFor(logging.INFO):
+    if not logger.isEnabledFor(level):
         return
     extra = {
         "request_id": request_id,
@@ -64,7 +66,7 @@ def log_access(
         **fields,
     }
     record = logger.makeRecord(
-        logger.name, logging.INFO, __file__, 0, "request", (), None, log_access.__name__, extra
+        logger.name, level, __file__, 0, "request", (), None, log_access.__name__, extra
     )
     logger.handle(record)
 

@@ -460,7 +460,7 @@ def test_the_access_log_is_one_json_line_per_request_without_secrets(
     client = TestClient(serve(ready(iris[0]), ServingMetrics()))
     body = records(x.head(2))
     body["records"][0]["sepal length (cm)"] = "BODY-MARKER"
-    with caplog.at_level(logging.INFO, logger="mlsteward.serving.access"):
+    with caplog.at_level(logging.DEBUG, logger="mlsteward.serving.access"):
         answer = client.post(
             f"/v1/models/iris/predict?api_key={SECRET}",
             json={"records": records(x.head(2))["records"]},
@@ -497,6 +497,8 @@ def test_the_access_log_is_one_json_line_per_request_without_secrets(
         None,
         None,
     )
+    # Probes poll: their successful answers are logged at DEBUG, the rest at INFO.
+    assert [line["level"] for line in lines] == ["info", "info", "debug"]
     raw = caplog.text + "".join(json.dumps(line) for line in lines)
     for secret in (SECRET, "BODY-MARKER", "api_key", "Bearer", "session"):
         assert secret not in raw
@@ -517,7 +519,7 @@ def test_a_real_http_client_sees_the_request_id_and_is_logged_by_address(
     assert "mlsteward_inference_requests" in families
     assert 'protocol="mlflow"' in scraped.text
     lines = access_lines(caplog)
-    assert [line["path"] for line in lines] == ["/invocations", "/metrics"]
+    assert [line["path"] for line in lines] == ["/invocations"]  # the scrape is DEBUG
     assert lines[0]["client"] == "127.0.0.1"
     assert lines[0]["request_id"] == answer.headers["x-request-id"]
 

@@ -314,17 +314,30 @@ class ObservabilityMiddleware:
                 self.metrics.in_flight.dec()
                 kind = error_kind(status, scope, raised)
                 self.metrics.observe_request(target[0], target[1], status, seconds, kind)
+            method = scope.get("method", "")
             log_access(
                 access_log,
                 request_id=request_id,
-                method=scope.get("method", ""),
+                method=method,
                 path=path,
                 status=status,
                 seconds=seconds,
                 client=scope.get("client"),
+                level=logging.DEBUG if _is_poll(method, path, status) else logging.INFO,
                 model=model,
                 protocol=protocol,
             )
+
+
+POLLED_PATHS = frozenset(
+    {"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/metrics", "/deployment"}
+)
+"""Paths that probes, scrapers and a waiting ``mlsteward deploy`` ask many times a second:
+their successful GETs are logged at DEBUG, so the access log keeps the requests that matter."""
+
+
+def _is_poll(method: str, path: str, status: int) -> bool:
+    return method in ("GET", "HEAD") and status < 400 and path in POLLED_PATHS
 
 
 def metrics_route(metrics: ServingMetrics) -> Route:
