@@ -15,6 +15,7 @@ PEERS = {
     "mlflow": ["mlflow==3.17.2", "psycopg[binary]>=3.1"],  # psycopg: its PostgreSQL driver
     "great_expectations": ["great-expectations==1.24.1", "pyarrow"],
     "dvc": ["dvc==3.67.1"],
+    "evidently": ["evidently==0.7.23", "pandas<3"],  # it imports a helper pandas 3 removed
 }
 ROOT = Path(__file__).parent / ".peers"
 

@@ -16,6 +16,7 @@ TABLE_MODULES = (
     "mlsteward.validation._tables",
     "mlsteward.deployments._tables",
     "mlsteward.monitoring._tables",
+    "mlsteward.monitoring._alert_tables",
 )
 
 

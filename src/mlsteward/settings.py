@@ -92,11 +92,29 @@ class Settings(BaseSettings):
         ge=5,
         description="A running run without a heartbeat for this long is marked KILLED.",
     )
+    monitor_interval_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="The server evaluates due monitor windows every N seconds (0: never).",
+    )
     server_url: str | None = Field(
         default=None, description="Remote platform URL; when set, Client() talks HTTP to it."
     )
     token: SecretStr | None = Field(default=None, description="API token for the remote server.")
     log_level: str = Field(default="INFO", description="Logging level.")
+    smtp_host: str = Field(
+        default="", description="SMTP server for alert e-mails; empty: e-mail notifiers refused."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_from: str = Field(default="", description="Sender address of alert e-mails.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP login user name.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP login password.")
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Timeout of one SMTP connection attempt."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -28,6 +28,7 @@ from ._gc import gc
 from ._keys import keys_app
 from ._lineage import lineage_app
 from ._models import models_app
+from ._monitor import monitor_app
 from ._output import print_error
 from ._package import package_app
 from ._projects import projects_app
@@ -114,6 +115,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:

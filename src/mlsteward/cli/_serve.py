@@ -397,9 +397,7 @@ def _training_pii(source: str, project: str) -> dict[str, str | None]:
     if settings.server_url:
         with Client(settings) as client:
             version = client.resolve_model_uri(project, source)
-            return dict(
-                client.training_pii_columns(project, version.model_name, version.version)
-            )
+            return dict(client.training_pii_columns(project, version.model_name, version.version))
     version = Client(settings).resolve_model_uri(project, source)
     token = settings.token.get_secret_value() if settings.token is not None else None
     platform = Platform.open(settings)

@@ -14,7 +14,9 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound
 from ._data import DataMethods
 from ._deployments import DeploymentMethods
 from ._monitoring import MonitoringMethods
+from ._monitors import MonitorMethods
 from ._registry import RegistryMethods
+from ._validation import ValidationMethods
 
 if TYPE_CHECKING:
     import ssl
@@ -65,7 +67,14 @@ def _role(role: Role | str) -> str:
     return role if isinstance(role, str) else role.label
 
 
-class Client(RegistryMethods, DataMethods, DeploymentMethods, MonitoringMethods):
+class Client(
+    RegistryMethods,
+    DataMethods,
+    DeploymentMethods,
+    MonitoringMethods,
+    MonitorMethods,
+    ValidationMethods,
+):
     """The platform, in-process or over HTTP; the same methods and results either way.
 
     With no server URL (argument or ``MLSTEWARD_SERVER_URL``) it opens the local platform

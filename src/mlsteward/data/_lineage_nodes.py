@@ -23,9 +23,10 @@ NODE_TYPES = frozenset(
         "deployment",
         "openlineage_dataset",
         "openlineage_run",
+        "alert",
     }
 )
-RELATIONS = frozenset({"input_of", "produced", "deployed_as"})
+RELATIONS = frozenset({"input_of", "produced", "deployed_as", "triggered"})
 MAX_NODE_ID_LENGTH = 400
 
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -255,7 +256,7 @@ def describe_nodes(
                 f"/projects/{quote(model_row.project_name)}/models/{quote(model_row.name)}"
                 f"/versions/{model_row.version}",
             )
-    for node_type in ("deployment", "openlineage_dataset", "openlineage_run"):
+    for node_type in ("deployment", "openlineage_dataset", "openlineage_run", "alert"):
         for chunk in _chunks(by_type.get(node_type, [])):
             for node_row in conn.execute(
                 select(lineage_nodes, project_name)

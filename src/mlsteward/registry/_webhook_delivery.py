@@ -364,7 +364,7 @@ def deliver(
     *,
     event: str,
     body: bytes,
-    secret: bytes,
+    secret: bytes | None,
     delivery_id: str,
     attempts: int = 5,
     base_delay: float = 1.0,
@@ -381,8 +381,9 @@ def deliver(
     Connection errors, timeouts, 408, 429 and 5xx are retried up to ``attempts`` in all, waiting
     a full-jitter exponential backoff (``base_delay * 2**n`` capped at ``max_delay`` seconds) or
     the response's ``Retry-After`` seconds (capped at ``max_delay``); other statuses end the
-    delivery. Each attempt is signed afresh with ``clock()``. Raises :class:`InvalidArgument`
-    for a body over 256 KiB, a target without addresses, or bad ``event``/``delivery_id``/limits.
+    delivery. Each attempt is signed afresh with ``clock()`` (not signed when ``secret`` is
+    None). Raises :class:`InvalidArgument` for a body over 256 KiB, a target without
+    addresses, or bad ``event``/``delivery_id``/limits.
     """
     if not target.addresses:
         raise InvalidArgument("the webhook target has no checked addresses; use check_target()")
@@ -427,8 +428,9 @@ def deliver(
                 "User-Agent": USER_AGENT,
                 "X-Mlsteward-Event": event,
                 "X-Mlsteward-Delivery": delivery_id,
-                SIGNATURE_HEADER: sign_payload(secret, int(clock()), body),
             }
+            if secret is not None:  # unsigned for receivers without a secret (Slack)
+                headers[SIGNATURE_HEADER] = sign_payload(secret, int(clock()), body)
             request = client.build_request(
                 "POST", url, headers=headers, content=body, extensions=extensions
             )

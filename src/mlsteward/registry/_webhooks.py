@@ -10,10 +10,8 @@ with a conditional update before it is sent.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
-import os
 import re
 import secrets
 import uuid
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from .._sealed_secrets import seal_secret, unseal_secret
 from .._wire import canonical_json, iso
 from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..security import Actor, Role, fetch_project, require_admin, require_project_role
@@ -111,32 +110,11 @@ class WebhookDelivery:
 def _seal(platform: Platform, webhook_id: str, secret: str) -> str:
     """The secret as stored: AES-GCM under the keyring's active master key (bound to the
     webhook id) when a keyring is configured, else base64 (say so in the docs)."""
-    keyring = platform.blobs.keyring
-    if keyring is None:
-        return "plain:" + base64.b64encode(secret.encode()).decode()
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    key_id = keyring.active_key_id
-    nonce = os.urandom(12)
-    sealed = AESGCM(keyring.master_key(key_id)).encrypt(
-        nonce, secret.encode(), f"webhook:{webhook_id}".encode()
-    )
-    return f"v1:{key_id}:{base64.b64encode(nonce + sealed).decode()}"
+    return seal_secret(platform.blobs.keyring, f"webhook:{webhook_id}", secret)
 
 
 def _unseal(platform: Platform, webhook_id: str, stored: str) -> bytes:
-    if stored.startswith("plain:"):
-        return base64.b64decode(stored[len("plain:") :])
-    keyring = platform.blobs.keyring
-    _, key_id, data = stored.split(":", 2)
-    if keyring is None:
-        raise InvalidArgument("webhook secrets are sealed: configure the keyring to send them")
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    raw = base64.b64decode(data)
-    return AESGCM(keyring.master_key(key_id)).decrypt(
-        raw[:12], raw[12:], f"webhook:{webhook_id}".encode()
-    )
+    return unseal_secret(platform.blobs.keyring, f"webhook:{webhook_id}", stored)
 
 
 def _webhook_from_row(row: Any) -> Webhook:

@@ -1,0 +1,320 @@
+"""``mlsteward monitor``: monitors of deployments and models: create, list, show, results,
+evaluate, delete.
+
+Commands go through ``Client``: on the local platform (as ``local-admin``) or, with
+``MLSTEWARD_SERVER_URL``, through the platform server, whose scheduler evaluates the windows
+in the background (``MLSTEWARD_MONITOR_INTERVAL_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._output import emit_json, format_time, print_message, print_success, print_table
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..monitoring import Monitor, MonitorResult
+
+monitor_app = typer.Typer(
+    name="monitor",
+    help="Monitors: drift, quality, fairness and counts of a deployment's or a model's "
+    "predictions, per window.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
+ProjectOption = Annotated[str, typer.Option("--project", help="The monitor's project.")]
+NameArg = Annotated[str, typer.Argument(help="Monitor name.")]
+_SHOWN_METRICS = (
+    "infra.rows",
+    "drift.share_drifted",
+    "drift.dataset_drifted",
+    "quality.label_coverage",
+    "quality.accuracy",
+    "quality.mae",
+    "fairness.demographic_parity_ratio",
+)
+
+
+def _client() -> Client:
+    from ..client import Client
+    from ._local import cli_settings
+
+    return Client(cli_settings())
+
+
+def _reference(text: str) -> dict[str, Any]:
+    """``training``, ``dataset:NAME@VERSION`` or ``windows:SINCE/UNTIL`` as a reference."""
+    from ..errors import InvalidArgument
+
+    kind, _, rest = text.partition(":")
+    if kind == "training" and not rest:
+        return {"kind": "training"}
+    if kind == "dataset" and "@" in rest:
+        name, _, version = rest.rpartition("@")
+        if version.isdigit():
+            return {"kind": "dataset", "name": name, "version": int(version)}
+    if kind == "windows" and "/" in rest:
+        since, _, until = rest.partition("/")
+        return {"kind": "windows", "since": since, "until": until}
+    raise InvalidArgument(
+        f"--reference {text[:80]!r} is not valid: write training, dataset:NAME@VERSION or "
+        "windows:SINCE/UNTIL (ISO 8601 times with an offset)"
+    )
+
+
+def _value(text: str | None) -> Any:
+    """A label given on the command line: JSON when it parses (1, true), else the text."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    from ..errors import InvalidArgument
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{option} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{option} must be a JSON object")
+    return value
+
+
+def _time(text: str | None, option: str) -> dt.datetime | None:
+    from ..monitoring._windows import parse_window_time
+
+    return None if text is None else parse_window_time(text, option)
+
+
+def _stream(monitor: Monitor) -> str:
+    if monitor.deployment is not None:
+        return f"deployment {monitor.deployment}"
+    version = f" v{monitor.model_version}" if monitor.model_version else ""
+    return f"model {monitor.model_name}{version}"
+
+
+def _reference_text(reference: dict[str, Any]) -> str:
+    if reference["kind"] == "dataset":
+        return f"dataset {reference['name']}@{reference['version']}"
+    if reference["kind"] == "windows":
+        return f"windows {reference['since']} to {reference['until']}"
+    return "training profile"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _result_row(result: MonitorResult) -> list[object]:
+    return [
+        format_time(result.window_start),
+        result.status,
+        *(_fmt(result.metrics.get(key)) for key in _SHOWN_METRICS),
+    ]
+
+
+_RESULT_COLUMNS = ["window", "status", "rows", "drift share", "drifted", "labels", "accuracy",
+                   "mae", "parity ratio"]  # fmt: skip
+
+
+@monitor_app.command("create")
+def monitor_create(
+    name: NameArg,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", help="Watch this deployment's predictions.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Watch this registered model's predictions.")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Only this version of --model.")
+    ] = None,
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            help="training (the version's training profile), dataset:NAME@VERSION or "
+            "windows:SINCE/UNTIL.",
+        ),
+    ] = "training",
+    window_seconds: Annotated[
+        int, typer.Option("--window-seconds", help="Evaluation window (at least 60 s).")
+    ] = 300,
+    drift_options: Annotated[
+        str | None,
+        typer.Option("--drift-options", help='Drift options as JSON, e.g. {"drift_share": 0.3}.'),
+    ] = None,
+    quality_task: Annotated[
+        str | None,
+        typer.Option("--quality-task", help="classification or regression: quality from labels."),
+    ] = None,
+    positive_label: Annotated[
+        str | None, typer.Option("--positive-label", help="The positive class (binary quality).")
+    ] = None,
+    prediction_column: Annotated[
+        str, typer.Option("--prediction-column", help="The output column with the prediction.")
+    ] = "prediction",
+    sensitive: Annotated[
+        str | None,
+        typer.Option("--sensitive", help="Fairness across the segments of this input column."),
+    ] = None,
+    favourable: Annotated[
+        str, typer.Option("--favourable", help="The favourable decision (fairness).")
+    ] = "1",
+    min_rows: Annotated[
+        int, typer.Option("--min-rows", help="Segments with fewer rows are flagged (fairness).")
+    ] = 30,
+    disabled: Annotated[
+        bool, typer.Option("--disabled", help="Create it without background evaluation.")
+    ] = False,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Create a monitor of a deployment (--deployment) or of a model (--model [--version])."""
+    quality = None
+    if quality_task is not None:
+        quality = {
+            "task": quality_task,
+            "positive_label": _value(positive_label),
+            "prediction_column": prediction_column,
+        }
+    fairness = None
+    if sensitive is not None:
+        fairness = {"sensitive": sensitive, "favourable": _value(favourable), "min_rows": min_rows}
+    with _client() as client:
+        created = client.create_monitor(
+            name,
+            project=project,
+            deployment=deployment,
+            model_name=model,
+            model_version=version,
+            reference=_reference(reference),
+            window_seconds=window_seconds,
+            drift_options=_json_object(drift_options, "--drift-options"),
+            quality=quality,
+            fairness=fairness,
+            enabled=not disabled,
+        )
+    if json_output:
+        emit_json(created.to_json())
+        return
+    print_success(
+        f"monitor {created.name} watches {_stream(created)} every {created.window_seconds} s "
+        f"against the {_reference_text(created.reference)}"
+    )
+
+
+@monitor_app.command("list")
+def monitor_list(project: ProjectOption = "default", json_output: JsonOption = False) -> None:
+    """The project's monitors."""
+    with _client() as client:
+        found = client.list_monitors(project)
+    if json_output:
+        emit_json({"monitors": [m.to_json() for m in found]})
+        return
+    rows = [
+        [m.name, _stream(m), _reference_text(m.reference), m.window_seconds,
+         "yes" if m.enabled else "no", format_time(m.updated_at)]
+        for m in found
+    ]  # fmt: skip
+    print_table(["name", "watches", "reference", "window s", "enabled", "updated"], rows)
+
+
+@monitor_app.command("show")
+def monitor_show(
+    name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
+) -> None:
+    """A monitor and its latest results."""
+    with _client() as client:
+        monitor = client.get_monitor(name, project=project)
+        results = client.monitor_results(name, project=project, limit=10)
+    if json_output:
+        emit_json({"monitor": monitor.to_json(), "results": [r.to_json() for r in results]})
+        return
+    state = "enabled" if monitor.enabled else "disabled"
+    print_message(
+        f"{monitor.name}: {_stream(monitor)}, windows of {monitor.window_seconds} s against the "
+        f"{_reference_text(monitor.reference)}, {state}"
+    )
+    if monitor.quality:
+        print_message(f"  quality: {monitor.quality['task']}")
+    if monitor.fairness:
+        print_message(f"  fairness across {monitor.fairness['sensitive']}")
+    print_table(_RESULT_COLUMNS, [_result_row(r) for r in results], title="latest results")
+
+
+@monitor_app.command("results")
+def monitor_results(
+    name: NameArg,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Windows starting at or after (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Windows starting before (ISO 8601).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most N (the newest).")] = 100,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """The monitor's results per window, oldest first."""
+    with _client() as client:
+        results = client.monitor_results(
+            name,
+            project=project,
+            since=_time(since, "since"),
+            until=_time(until, "until"),
+            limit=limit,
+        )
+    if json_output:
+        emit_json({"results": [r.to_json() for r in results]})
+        return
+    print_table(_RESULT_COLUMNS, [_result_row(r) for r in results])
+
+
+@monitor_app.command("evaluate")
+def monitor_evaluate(
+    name: NameArg,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", help="Evaluate the window holding this time (default: the newest complete one)."
+        ),
+    ] = None,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Evaluate one window now, replacing its result."""
+    with _client() as client:
+        result = client.evaluate_monitor(name, project=project, at=_time(at, "at"))
+    if json_output:
+        emit_json(result.to_json())
+        return
+    print_success(f"evaluated {name} for the window from {format_time(result.window_start)}")
+    print_table(_RESULT_COLUMNS, [_result_row(result)])
+    for part, message in (result.report.get("errors") or {}).items():
+        print_message(f"  {part}: {message}")
+
+
+@monitor_app.command("delete")
+def monitor_delete(
+    name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
+) -> None:
+    """Delete a monitor and its results."""
+    with _client() as client:
+        client.delete_monitor(name, project=project)
+    if json_output:
+        emit_json({"deleted": name, "project": project})
+        return
+    print_success(f"deleted monitor {name} and its results")

@@ -1,0 +1,507 @@
+"""Alert rules and incidents as a service: create, list and delete rules; list, acknowledge and
+resolve incidents (maintainers write, viewers read; every write audited in its transaction).
+
+The rules are judged by :func:`evaluate_rules_for_monitor` (``_alert_evaluation``) as a
+monitor's windows arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from .._wire import iso
+from ..errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from ..security import Actor, Role, fetch_project, require_admin, require_project_role
+from ..store import utcnow
+from ._alert_actions import registered_actions
+from ._alert_rules import AlertState, Condition
+from ._alert_specs import (
+    check_action,
+    check_condition,
+    check_notifiers,
+    check_renotify,
+    check_severity,
+    public_notifiers,
+    text_field,
+)
+from ._alert_tables import alert_rules, alerts
+
+if TYPE_CHECKING:
+    from ..platform import Platform
+
+__all__ = [
+    "Alert",
+    "AlertNotification",
+    "AlertRule",
+    "acknowledge_alert",
+    "create_alert_rule",
+    "delete_alert_rule",
+    "list_alert_notifications",
+    "list_alert_rules",
+    "list_alerts",
+    "resolve_alert",
+]
+
+Clock = Callable[[], dt.datetime]
+MAX_RULES_PER_MONITOR: Final = 100
+MAX_LISTED: Final = 1_000
+_MONITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_ALERT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """A condition on one metric of one monitor, who to tell and what to run when it fires."""
+
+    id: str
+    project_id: str
+    monitor_id: str
+    name: str
+    condition: Condition
+    severity: str
+    renotify_seconds: int
+    auto_resolve: bool
+    notifiers: tuple[Mapping[str, Any], ...]
+    action: Mapping[str, Any] | None
+    enabled: bool
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "monitor_id": self.monitor_id,
+            "name": self.name,
+            "metric": self.condition.metric,
+            "kind": self.condition.kind,
+            "op": self.condition.op,
+            "value": self.condition.value,
+            "windows": self.condition.windows,
+            "relative": self.condition.relative,
+            "description": self.condition.describe(),
+            "severity": self.severity,
+            "renotify_seconds": self.renotify_seconds,
+            "auto_resolve": self.auto_resolve,
+            "notifiers": [dict(n) for n in self.notifiers],
+            "action": None if self.action is None else dict(self.action),
+            "enabled": self.enabled,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One incident: a breach episode of a rule, from the window that opened it until it is
+    resolved (automatically when the condition clears, or by a person)."""
+
+    id: str
+    rule_id: str
+    project_id: str
+    monitor_id: str
+    state: AlertState
+    severity: str
+    opened_at: dt.datetime
+    opened_window_start: dt.datetime
+    last_window_start: dt.datetime
+    last_value: float | None
+    last_notified_at: dt.datetime | None
+    notify_count: int
+    acknowledged_by: str | None
+    acknowledged_at: dt.datetime | None
+    resolved_by: str | None
+    resolved_at: dt.datetime | None
+    resolution: str | None
+    action_status: str | None
+    action_detail: Mapping[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        def moment(value: dt.datetime | None) -> str | None:
+            return None if value is None else iso(value)
+
+        return {
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "project_id": self.project_id,
+            "monitor_id": self.monitor_id,
+            "state": self.state.value,
+            "severity": self.severity,
+            "opened_at": iso(self.opened_at),
+            "opened_window_start": iso(self.opened_window_start),
+            "last_window_start": iso(self.last_window_start),
+            "last_value": self.last_value,
+            "last_notified_at": moment(self.last_notified_at),
+            "notify_count": self.notify_count,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": moment(self.acknowledged_at),
+            "resolved_by": self.resolved_by,
+            "resolved_at": moment(self.resolved_at),
+            "resolution": self.resolution,
+            "action_status": self.action_status,
+            "action_detail": None if self.action_detail is None else dict(self.action_detail),
+        }
+
+
+def rule_from_row(row: Any) -> AlertRule:
+    condition = Condition(
+        row.metric, row.kind, row.op, float(row.value), int(row.windows), bool(row.relative)
+    )
+    return AlertRule(
+        row.id, row.project_id, row.monitor_id, row.name, condition, row.severity,
+        int(row.renotify_seconds), bool(row.auto_resolve),
+        tuple(public_notifiers(row.notifiers)), row.action, bool(row.enabled),
+        row.created_at, row.created_by, row.updated_at,
+    )  # fmt: skip
+
+
+def alert_from_row(row: Any) -> Alert:
+    return Alert(
+        row.id, row.rule_id, row.project_id, row.monitor_id, AlertState(row.state),
+        row.severity, row.opened_at, row.opened_window_start, row.last_window_start,
+        row.last_value, row.last_notified_at, int(row.notify_count), row.acknowledged_by,
+        row.acknowledged_at, row.resolved_by, row.resolved_at, row.resolution,
+        row.action_status, row.action_detail,
+    )  # fmt: skip
+
+
+def check_monitor_id(value: object) -> str:
+    if not isinstance(value, str) or not _MONITOR_ID.fullmatch(value):
+        raise InvalidArgument(
+            "monitor_id must be a monitor id (1 to 32 letters, digits, _ or -)",
+            details={"field": "monitor_id"},
+        )
+    return value
+
+
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{field}: must be true or false", details={"field": field})
+    return value
+
+
+def create_alert_rule(
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    *,
+    monitor_id: str,
+    name: str,
+    metric: str,
+    value: float,
+    kind: str = "threshold",
+    op: str = ">",
+    windows: int = 1,
+    relative: bool = False,
+    severity: str = "warning",
+    renotify_seconds: int = 3600,
+    auto_resolve: bool = True,
+    notifiers: Sequence[Mapping[str, Any]] = (),
+    action: Mapping[str, Any] | None = None,
+    enabled: bool = True,
+) -> AlertRule:
+    """Add a rule on ``metric`` of the monitor's windows (maintainers; a ``command`` action
+    runs a program on the server, so only administrators may set one).
+
+    ``kind``: ``threshold`` (newest value ``op`` ``value``), ``consecutive`` (that, for the
+    last ``windows`` windows) or ``baseline`` (the newest value deviates from the mean of the
+    ``windows`` windows before it by more than ``value``; percent of the mean when
+    ``relative``). ``renotify_seconds``: how often a firing incident is sent again (0: never).
+    ``InvalidArgument`` naming the field for bad input and ``PermissionDenied`` for a webhook
+    target the address guard refuses; nothing is written then. ``AlreadyExists`` when the
+    monitor has a rule of that name."""
+    check_monitor_id(monitor_id)
+    text_field(name, "name")
+    condition = check_condition(
+        metric=metric, kind=kind, op=op, value=value, windows=windows, relative=relative
+    )
+    level = check_severity(severity)
+    renotify = check_renotify(renotify_seconds)
+    resolve, on = _flag(auto_resolve, "auto_resolve"), _flag(enabled, "enabled")
+    stored_action = check_action(action, registered_actions())
+    if stored_action is not None and stored_action["kind"] == "command":
+        require_admin(actor)
+    from ..registry._webhooks import allowed_hosts
+
+    rule_id = uuid.uuid4().hex
+    with platform.db.read() as conn:
+        hosts = allowed_hosts(conn)
+    stored_notifiers = check_notifiers(platform, rule_id, notifiers, hosts)
+    with platform.db.write() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+        same_monitor = select(func.count()).where(alert_rules.c.monitor_id == monitor_id)
+        if conn.execute(same_monitor.where(alert_rules.c.name == name)).scalar_one():
+            raise AlreadyExists(
+                f"monitor {monitor_id} has a rule named {name!r} already",
+                details={"field": "name"},
+            )
+        if conn.execute(same_monitor).scalar_one() >= MAX_RULES_PER_MONITOR:
+            raise InvalidArgument(f"a monitor has at most {MAX_RULES_PER_MONITOR} alert rules")
+        now = utcnow()
+        conn.execute(
+            insert(alert_rules).values(
+                id=rule_id,
+                project_id=project_row.id,
+                monitor_id=monitor_id,
+                name=name,
+                metric=condition.metric,
+                kind=condition.kind,
+                op=condition.op,
+                value=condition.value,
+                windows=condition.windows,
+                relative=int(condition.relative),
+                severity=level.value,
+                renotify_seconds=renotify,
+                auto_resolve=int(resolve),
+                notifiers=stored_notifiers,
+                action=stored_action,
+                enabled=int(on),
+                evaluated_window_start=None,
+                quiet_until_clear=0,
+                created_at=now,
+                created_by=actor.name,
+                updated_at=now,
+            )
+        )
+        platform.audit.record(
+            conn,
+            actor,
+            "monitoring.alert_rule.create",
+            target_type="alert_rule",
+            target_id=rule_id,
+            project_id=project_row.id,
+            details={
+                "monitor_id": monitor_id,
+                "name": name,
+                "condition": condition.describe(),
+                "severity": level.value,
+                "notifiers": public_notifiers(stored_notifiers),
+                "action": stored_action,
+            },
+        )
+        row = conn.execute(select(alert_rules).where(alert_rules.c.id == rule_id)).one()
+        return rule_from_row(row)
+
+
+def list_alert_rules(
+    platform: Platform, actor: Actor, project: str, *, monitor_id: str | None = None
+) -> list[AlertRule]:
+    """The project's rules (readers), of one monitor when given, by creation time."""
+    if monitor_id is not None:
+        check_monitor_id(monitor_id)
+    with platform.db.read() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        query = select(alert_rules).where(alert_rules.c.project_id == project_row.id)
+        if monitor_id is not None:
+            query = query.where(alert_rules.c.monitor_id == monitor_id)
+        rows = conn.execute(query.order_by(alert_rules.c.created_at, alert_rules.c.id)).all()
+    return [rule_from_row(r) for r in rows]
+
+
+def _check_id(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _ALERT_ID.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be 32 hexadecimal characters", details={"field": field}
+        )
+    return value
+
+
+def delete_alert_rule(platform: Platform, actor: Actor, project: str, rule_id: str) -> None:
+    """Remove a rule with its incidents and their notification log (maintainers)."""
+    _check_id(rule_id, "rule_id")
+    from ._alert_tables import alert_notifications
+
+    with platform.db.write() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+        row = conn.execute(
+            select(alert_rules.c.name, alert_rules.c.monitor_id).where(
+                alert_rules.c.id == rule_id, alert_rules.c.project_id == project_row.id
+            )
+        ).first()
+        if row is None:
+            raise NotFound("no such alert rule in this project", details={"rule_id": rule_id})
+        incident_ids = select(alerts.c.id).where(alerts.c.rule_id == rule_id)
+        conn.execute(
+            delete(alert_notifications).where(alert_notifications.c.alert_id.in_(incident_ids))
+        )
+        conn.execute(delete(alerts).where(alerts.c.rule_id == rule_id))
+        conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+        platform.audit.record(
+            conn,
+            actor,
+            "monitoring.alert_rule.delete",
+            target_type="alert_rule",
+            target_id=rule_id,
+            project_id=project_row.id,
+            details={"monitor_id": row.monitor_id, "name": row.name},
+        )
+
+
+def list_alerts(
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    *,
+    rule_id: str | None = None,
+    monitor_id: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """The project's incidents, newest first (readers); filtered by rule, monitor or state
+    (``firing``, ``acknowledged``, ``resolved`` or ``open`` for the first two)."""
+    if rule_id is not None:
+        _check_id(rule_id, "rule_id")
+    if monitor_id is not None:
+        check_monitor_id(monitor_id)
+    states = {"open": ("firing", "acknowledged")} | {s.value: (s.value,) for s in AlertState}
+    if state is not None and state not in states:
+        raise InvalidArgument(
+            f"state must be one of {', '.join(states)}", details={"field": "state"}
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LISTED:
+        raise InvalidArgument(f"limit must be 1 to {MAX_LISTED}", details={"field": "limit"})
+    with platform.db.read() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        query = select(alerts).where(alerts.c.project_id == project_row.id)
+        if rule_id is not None:
+            query = query.where(alerts.c.rule_id == rule_id)
+        if monitor_id is not None:
+            query = query.where(alerts.c.monitor_id == monitor_id)
+        if state is not None:
+            query = query.where(alerts.c.state.in_(states[state]))
+        rows = conn.execute(
+            query.order_by(alerts.c.opened_at.desc(), alerts.c.id).limit(limit)
+        ).all()
+    return [alert_from_row(r) for r in rows]
+
+
+def _fetch_alert(conn: Connection, actor: Actor, project: str, alert_id: str) -> Any:
+    project_row = fetch_project(conn, project)
+    require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+    row = conn.execute(
+        select(alerts).where(alerts.c.id == alert_id, alerts.c.project_id == project_row.id)
+    ).first()
+    if row is None:
+        raise NotFound("no such alert in this project", details={"alert_id": alert_id})
+    return row
+
+
+def acknowledge_alert(
+    platform: Platform, actor: Actor, project: str, alert_id: str, *, clock: Clock = utcnow
+) -> Alert:
+    """Mark a firing incident as being handled: it is not sent again until it resolves
+    (maintainers). ``Conflict`` unless it is firing."""
+    _check_id(alert_id, "alert_id")
+    with platform.db.write() as conn:
+        row = _fetch_alert(conn, actor, project, alert_id)
+        if row.state != AlertState.FIRING:
+            raise Conflict(f"the alert is {row.state}; only a firing alert can be acknowledged")
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(state=AlertState.ACKNOWLEDGED.value, acknowledged_by=actor.name,
+                    acknowledged_at=clock())
+        )  # fmt: skip
+        platform.audit.record(
+            conn, actor, "monitoring.alert.acknowledge", target_type="alert",
+            target_id=alert_id, project_id=row.project_id, details={"rule_id": row.rule_id},
+        )  # fmt: skip
+        return alert_from_row(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+
+
+def resolve_alert(
+    platform: Platform, actor: Actor, project: str, alert_id: str, *, clock: Clock = utcnow
+) -> Alert:
+    """Close an incident by hand (maintainers): nothing more is sent for it; a new incident
+    opens when the condition clears and is breached again. ``Conflict`` when it is resolved
+    already."""
+    _check_id(alert_id, "alert_id")
+    with platform.db.write() as conn:
+        row = _fetch_alert(conn, actor, project, alert_id)
+        if row.state == AlertState.RESOLVED:
+            raise Conflict("the alert is resolved already")
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id)
+            .values(state=AlertState.RESOLVED.value, resolved_by=actor.name,
+                    resolved_at=clock(), resolution="manual")
+        )  # fmt: skip
+        # Still breached at the newest judged window: the next incident waits until the
+        # condition clears once, or resolving would just open a new one.
+        conn.execute(
+            update(alert_rules)
+            .where(
+                alert_rules.c.id == row.rule_id,
+                alert_rules.c.evaluated_window_start == row.last_window_start,
+            )
+            .values(quiet_until_clear=1)
+        )
+        platform.audit.record(
+            conn, actor, "monitoring.alert.resolve", target_type="alert",
+            target_id=alert_id, project_id=row.project_id,
+            details={"rule_id": row.rule_id, "resolution": "manual"},
+        )  # fmt: skip
+        return alert_from_row(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+
+
+@dataclass(frozen=True)
+class AlertNotification:
+    """One delivery attempt of one notifier for an alert."""
+
+    notifier: str
+    target: str
+    reason: str
+    attempt: int
+    status: str
+    error: str | None
+    at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "notifier": self.notifier,
+            "target": self.target,
+            "reason": self.reason,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "at": iso(self.at),
+        }
+
+
+def list_alert_notifications(
+    platform: Platform, actor: Actor, project: str, alert_id: str
+) -> list[AlertNotification]:
+    """Every delivery attempt for an alert, oldest first (readers)."""
+    from ._alert_tables import alert_notifications as log
+
+    _check_id(alert_id, "alert_id")
+    with platform.db.read() as conn:
+        project_row = fetch_project(conn, project)
+        require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        owner = conn.execute(
+            select(alerts.c.id).where(
+                alerts.c.id == alert_id, alerts.c.project_id == project_row.id
+            )
+        ).first()
+        if owner is None:
+            raise NotFound("no such alert in this project", details={"alert_id": alert_id})
+        rows = conn.execute(
+            select(log).where(log.c.alert_id == alert_id).order_by(log.c.at, log.c.attempt)
+        ).all()
+    return [
+        AlertNotification(r.notifier, r.target, r.reason, r.attempt, r.status, r.error, r.at)
+        for r in rows
+    ]
