@@ -38,6 +38,7 @@ from mlsteward.security import (
 )
 
 from ..server._support import cheap_password_hashing
+from ._alert_support import ensure_monitor
 
 START = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 MONITOR = "0123456789abcdef0123456789abcdef"
@@ -153,6 +154,7 @@ def rule(platform: Platform, actor: Actor = SYSTEM, **overrides: Any) -> Any:
         "value": 0.8,
         "notifiers": [{"kind": "log"}],
     }
+    ensure_monitor(platform, (fields | overrides)["monitor_id"])
     return create_alert_rule(platform, actor, "default", **(fields | overrides))
 
 

@@ -31,6 +31,7 @@ from mlsteward.platform import Platform
 from mlsteward.security import SYSTEM, list_audit_events
 
 from ..data._lineage_rows import new_run, register_from
+from ._alert_support import ensure_monitor
 
 MONITOR = "0123456789abcdef0123456789abcdef"
 START = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -73,6 +74,7 @@ def feed(platform: Platform, dispatcher: AlertDispatcher, values: list[float]) -
 
 
 def rule(platform: Platform, action: dict[str, Any]) -> Any:
+    ensure_monitor(platform, MONITOR)
     return create_alert_rule(
         platform, SYSTEM, "default", monitor_id=MONITOR, name="recall low",
         metric="quality.recall", op="<", value=0.8, action=action,

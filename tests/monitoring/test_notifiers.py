@@ -37,6 +37,8 @@ from mlsteward.registry._webhooks import allow_webhook_host, disallow_webhook_ho
 from mlsteward.security import SYSTEM
 from mlsteward.settings import Settings
 
+from ._alert_support import ensure_monitor
+
 MONITOR = "0123456789abcdef0123456789abcdef"
 SECRET = "a-shared-secret-of-enough-length"
 START = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -160,6 +162,7 @@ def fire(platform: Platform, dispatcher: AlertDispatcher, value: float = 0.42) -
 
 
 def rule(platform: Platform, notifiers: list[dict[str, Any]], **extra: Any) -> Any:
+    ensure_monitor(platform, MONITOR)
     return create_alert_rule(
         platform, SYSTEM, "default", monitor_id=MONITOR, name="recall low",
         metric="quality.recall", op="<", value=0.8, severity="critical",

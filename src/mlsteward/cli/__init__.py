@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import StewardError
+from ._alert import alert_app
 from ._artifacts import artifacts_app
 from ._audit import audit_app
 from ._blobs import blobs_app
@@ -21,6 +22,7 @@ from ._catalog import catalog_app
 from ._config import config_app
 from ._data import data_app
 from ._db import db_app
+from ._demo import demo_app
 from ._deploy import deploy_app
 from ._experiments import experiments_app
 from ._extras import missing_extra
@@ -116,6 +118,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(demo_app, name="demo")
+app.add_typer(alert_app, name="alert")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """``mlsteward monitor``: monitors of deployments and models: create, list, show, results,
-evaluate, delete.
+evaluate, report, delete.
 
 Commands go through ``Client``: on the local platform (as ``local-admin``) or, with
 ``MLSTEWARD_SERVER_URL``, through the platform server, whose scheduler evaluates the windows
@@ -8,8 +8,12 @@ in the background (``MLSTEWARD_MONITOR_INTERVAL_SECONDS``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -318,3 +322,100 @@ def monitor_delete(
         emit_json({"deleted": name, "project": project})
         return
     print_success(f"deleted monitor {name} and its results")
+
+
+def _write_files(texts: dict[Path, str]) -> None:
+    """Write each text beside its path, then rename them all into place: a reader sees the
+    old files or the new ones, never half of one; on a failure the partial files are removed.
+    ``StewardError`` naming the file that could not be written."""
+    from ..errors import StewardError
+
+    partials: dict[Path, Path] = {}
+    path = next(iter(texts))
+    try:
+        for path, text in texts.items():
+            partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            partials[path] = partial
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+        for path, partial in partials.items():
+            os.replace(partial, path)
+    except OSError as exc:
+        for partial in partials.values():
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        raise StewardError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@monitor_app.command("report")
+def monitor_report(
+    name: NameArg,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Windows starting at or after (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Windows starting before (ISO 8601).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", dir_okay=False, help="The HTML file (default NAME-report.html)."
+        ),
+    ] = None,
+    json_file: Annotated[
+        Path | None,
+        typer.Option("--json-output", dir_okay=False, help="Also write the report as JSON here."),
+    ] = None,
+    max_windows: Annotated[
+        int, typer.Option("--max-windows", help="At most N windows (the newest).")
+    ] = 500,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Write the monitor's report: one HTML file that opens without a network (drift heatmap,
+    distributions, quality and fairness over time, alerts) and, with --json-output, JSON."""
+    from ..errors import InvalidArgument
+    from ..monitoring import render_report_html
+
+    html_path = output if output is not None else Path(f"{name}-report.html")
+    if json_file is not None and json_file.resolve() == html_path.resolve():
+        raise InvalidArgument("--json-output must be another file than --output")
+    with _client() as client:
+        report = client.monitor_report(
+            name,
+            project=project,
+            since=_time(since, "since"),
+            until=_time(until, "until"),
+            max_windows=max_windows,
+        )
+    texts = {html_path: render_report_html(report)}
+    if json_file is not None:
+        texts[json_file] = json.dumps(report.to_json(), ensure_ascii=False, allow_nan=False)
+    _write_files(texts)
+    drifted = sum(1 for w in report.windows if w.drift is not None and w.drift.drifted)
+    if json_output:
+        emit_json(
+            {
+                "html": str(html_path),
+                "json": None if json_file is None else str(json_file),
+                "subject": dict(report.subject),
+                "windows": len(report.windows),
+                "drifted_windows": drifted,
+                "distributions": len(report.distributions),
+                "alerts": len(report.alerts),
+            }
+        )
+        return
+    windows, alerts = len(report.windows), len(report.alerts)
+    print_success(
+        f"wrote the report of {name} ({windows} window{'s' * (windows != 1)}, {drifted} with "
+        f"dataset drift, {alerts} alert{'s' * (alerts != 1)}) to {html_path}"
+    )
+    if json_file is not None:
+        print_message(f"  and its JSON to {json_file}")
+    note = report.subject.get("note")
+    if note:
+        print_message(f"  {note}")

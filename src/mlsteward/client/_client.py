@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
+from ._alerts import AlertMethods
 from ._data import DataMethods
 from ._deployments import DeploymentMethods
 from ._monitoring import MonitoringMethods
@@ -68,6 +69,7 @@ def _role(role: Role | str) -> str:
 
 
 class Client(
+    AlertMethods,
     RegistryMethods,
     DataMethods,
     DeploymentMethods,

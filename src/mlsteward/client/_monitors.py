@@ -1,5 +1,5 @@
 """The monitors part of ``Client``: create, read, change and delete monitors, read their
-results per window, evaluate a window now.
+results per window, evaluate a window now, read a monitor's report.
 
 In-process it calls the monitor services; against a server it calls the monitors API. Either
 way maintainers write and viewers read.
@@ -11,7 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..monitoring import DriftOptions, Monitor, MonitorResult
+    from ..monitoring import DriftOptions, Monitor, MonitoringReport, MonitorResult
     from ..platform import Platform
     from ..security import Actor
     from ._backend import Backend
@@ -40,6 +40,12 @@ def _result(data: Any) -> MonitorResult:
     from ..monitoring import MonitorResult
 
     return MonitorResult.from_json(data)
+
+
+def _report(data: Any) -> MonitoringReport:
+    from ..monitoring import MonitoringReport
+
+    return MonitoringReport.from_json(data)
 
 
 def _wire_options(options: object) -> object:
@@ -226,3 +232,35 @@ class MonitorMethods:
         from ..monitoring import evaluate_monitor
 
         return evaluate_monitor(*self._local_monitors(), project, name, at)
+
+    def monitor_report(
+        self,
+        name: str,
+        *,
+        project: str = "default",
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        max_windows: int = 500,
+    ) -> MonitoringReport:
+        """The monitor's report of the windows starting in ``[since, until)``: drift,
+        quality, fairness and counts per window (at most ``max_windows``, the newest),
+        reference-vs-current distributions and the alerts (viewers). Render it with
+        ``mlsteward.monitoring.render_report_html``."""
+        remote = self._remote_monitors()
+        if remote is not None:
+            params: dict[str, Any] = {"format": "json", "max_windows": max_windows}
+            if since is not None:
+                params["since"] = _wire_time(since, "since")
+            if until is not None:
+                params["until"] = _wire_time(until, "until")
+            return remote._one(_report, "GET", _path(project, name, "report"), params=params)
+        from ..monitoring import monitor_report
+
+        return monitor_report(
+            *self._local_monitors(),
+            project,
+            name,
+            since=since,
+            until=until,
+            max_windows=max_windows,
+        )

@@ -205,13 +205,24 @@ def train_candidates(
     experiment: str,
     seed: int,
     test_size: float = 0.25,
+    candidates: Sequence[str] | None = None,
 ) -> list[CandidateRun]:
     """Train every candidate (``CANDIDATES``) on a stratified split of ``frame``, each as a
     tracked run of ``experiment``: parameters, held-out ``METRICS``, the model (skops, with
     an input example and the training data's profile) and ``data`` (the dataset version
     ``frame`` came from) as the run's input, for lineage. ``InvalidArgument`` for a frame
-    without the features and label, or with fewer than 10 rows of either class."""
+    without the features and label, or with fewer than 10 rows of either class.
+
+    ``candidates``: the names of the candidates to train (default: all of them); an unknown
+    or empty selection raises ``InvalidArgument``."""
     _check_frame(frame)
+    names = list(CANDIDATES) if candidates is None else list(candidates)
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown or not names:
+        raise InvalidArgument(
+            f"candidates must be some of {list(CANDIDATES)}, not {names!r}"[:300],
+            details={"field": "candidates"},
+        )
     require_extra("sklearn", "sklearn")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidArgument(f"seed must be a non-negative whole number, not {seed!r}")
@@ -222,7 +233,7 @@ def train_candidates(
         _train_one(
             client, name, split, data=data, project=project, experiment=experiment, seed=seed
         )
-        for name in CANDIDATES
+        for name in names
     ]
 
 

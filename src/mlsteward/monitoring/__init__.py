@@ -19,6 +19,7 @@ from ._alerts import AlertRule as AlertRule
 from ._alerts import acknowledge_alert as acknowledge_alert
 from ._alerts import create_alert_rule as create_alert_rule
 from ._alerts import delete_alert_rule as delete_alert_rule
+from ._alerts import get_alert as get_alert
 from ._alerts import list_alert_notifications as list_alert_notifications
 from ._alerts import list_alert_rules as list_alert_rules
 from ._alerts import list_alerts as list_alerts
@@ -33,6 +34,7 @@ from ._fairness import SegmentFairness as SegmentFairness
 from ._fairness import fairness_report as fairness_report
 from ._monitor_model import Monitor as Monitor
 from ._monitor_model import MonitorResult as MonitorResult
+from ._monitor_report import monitor_report as monitor_report
 from ._monitor_runs import evaluate_monitor as evaluate_monitor
 from ._monitor_runs import run_due_evaluations as run_due_evaluations
 from ._monitors import create_monitor as create_monitor
@@ -98,6 +100,7 @@ __all__ = [
     "evaluate_monitor",
     "evaluate_rules_for_monitor",
     "fairness_report",
+    "get_alert",
     "get_monitor",
     "join_feedback",
     "list_alert_notifications",
@@ -106,6 +109,7 @@ __all__ = [
     "list_monitor_results",
     "list_monitors",
     "list_prediction_windows",
+    "monitor_report",
     "quality_over_time",
     "record_prediction_window",
     "register_retraining_action",

@@ -1,6 +1,7 @@
 """Alert tables: rules on monitor metrics, their incidents and the notification delivery log.
 
-``monitor_id`` has no foreign key yet: the monitors table lands in its own migration.
+A rule belongs to its monitor (``monitor_id`` cascades): deleting a monitor removes its
+rules, their incidents and their delivery log.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import (
 
 from ..store._tables import metadata
 from ..store._types import JSONText, UTCDateTime
+from ._tables import monitors as _monitors  # the table the rules' foreign key refers to
 
 __all__ = ["alert_notifications", "alert_rules", "alerts"]
 
@@ -35,7 +37,7 @@ alert_rules = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("monitor_id", ID, nullable=False),
+    Column("monitor_id", ID, ForeignKey(_monitors.c.id, ondelete="CASCADE"), nullable=False),
     Column("name", String(200), nullable=False),
     Column("metric", String(200), nullable=False),
     Column("kind", String(16), nullable=False),

@@ -1,5 +1,6 @@
-"""Alert rules and incidents as a service: create, list and delete rules; list, acknowledge and
-resolve incidents (maintainers write, viewers read; every write audited in its transaction).
+"""Alert rules and incidents as a service: create, list and delete rules; list, read,
+acknowledge and resolve incidents (maintainers write, viewers read; every write audited in its
+transaction). A rule belongs to one monitor, named by the monitor's name or its id.
 
 The rules are judged by :func:`evaluate_rules_for_monitor` (``_alert_evaluation``) as a
 monitor's windows arrive.
@@ -29,12 +30,14 @@ from ._alert_specs import (
     check_renotify,
     check_severity,
     public_notifiers,
-    text_field,
 )
 from ._alert_tables import alert_rules, alerts
+from ._monitor_model import check_monitor_name
+from ._tables import monitors
 
 if TYPE_CHECKING:
     from ..platform import Platform
+    from ..security import Project
 
 __all__ = [
     "Alert",
@@ -43,6 +46,7 @@ __all__ = [
     "acknowledge_alert",
     "create_alert_rule",
     "delete_alert_rule",
+    "get_alert",
     "list_alert_notifications",
     "list_alert_rules",
     "list_alerts",
@@ -54,6 +58,9 @@ MAX_RULES_PER_MONITOR: Final = 100
 MAX_LISTED: Final = 1_000
 _MONITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _ALERT_ID = re.compile(r"[0-9a-f]{32}")
+# No '/': a rule is named in a URL path (…/alert-rules/{name}), and a server decodes %2F
+# before routing.
+_RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:-]{0,199}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,22 @@ class AlertRule:
             "created_by": self.created_by,
             "updated_at": iso(self.updated_at),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlertRule:
+        """The rule ``to_json`` wrote (``KeyError``/``ValueError``/``TypeError`` else)."""
+        condition = Condition(
+            str(data["metric"]), str(data["kind"]), str(data["op"]), float(data["value"]),
+            int(data["windows"]), bool(data["relative"]),
+        )  # fmt: skip
+        action = data["action"]
+        return cls(
+            str(data["id"]), str(data["project_id"]), str(data["monitor_id"]), str(data["name"]),
+            condition, str(data["severity"]), int(data["renotify_seconds"]),
+            bool(data["auto_resolve"]), tuple(dict(n) for n in data["notifiers"]),
+            None if action is None else dict(action), bool(data["enabled"]),
+            _moment(data["created_at"]), str(data["created_by"]), _moment(data["updated_at"]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,33 @@ class Alert:
             "action_detail": None if self.action_detail is None else dict(self.action_detail),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alert:
+        """The incident ``to_json`` wrote (``KeyError``/``ValueError``/``TypeError`` else)."""
+
+        def moment(key: str) -> dt.datetime | None:
+            return None if data[key] is None else _moment(data[key])
+
+        def text(key: str) -> str | None:
+            return None if data[key] is None else str(data[key])
+
+        value, detail = data["last_value"], data["action_detail"]
+        return cls(
+            str(data["id"]), str(data["rule_id"]), str(data["project_id"]),
+            str(data["monitor_id"]), AlertState(data["state"]), str(data["severity"]),
+            _moment(data["opened_at"]), _moment(data["opened_window_start"]),
+            _moment(data["last_window_start"]), None if value is None else float(value),
+            moment("last_notified_at"), int(data["notify_count"]), text("acknowledged_by"),
+            moment("acknowledged_at"), text("resolved_by"), moment("resolved_at"),
+            text("resolution"), text("action_status"), None if detail is None else dict(detail),
+        )  # fmt: skip
+
+
+def _moment(value: object) -> dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 time, got {value!r}")
+    return dt.datetime.fromisoformat(value)
+
 
 def rule_from_row(row: Any) -> AlertRule:
     condition = Condition(
@@ -174,6 +224,18 @@ def alert_from_row(row: Any) -> Alert:
     )  # fmt: skip
 
 
+def check_rule_name(value: object) -> str:
+    """A rule's name: 1 to 200 letters, digits, spaces and ``._:-``, starting with a letter
+    or digit (unique per monitor)."""
+    if not isinstance(value, str) or not _RULE_NAME.fullmatch(value):
+        raise InvalidArgument(
+            "name: must be 1 to 200 characters: letters, digits, spaces and ._:- (starting "
+            "with a letter or digit)",
+            details={"field": "name"},
+        )
+    return value
+
+
 def check_monitor_id(value: object) -> str:
     if not isinstance(value, str) or not _MONITOR_ID.fullmatch(value):
         raise InvalidArgument(
@@ -181,6 +243,44 @@ def check_monitor_id(value: object) -> str:
             details={"field": "monitor_id"},
         )
     return value
+
+
+def _check_monitor(monitor: str | None, monitor_id: str | None, *, required: bool) -> None:
+    """``monitor`` (a name) or ``monitor_id``: one of them (or neither, when optional)."""
+    if monitor is not None and monitor_id is not None:
+        raise InvalidArgument(
+            "give the monitor by name or by id, not both", details={"field": "monitor"}
+        )
+    if monitor is not None:
+        check_monitor_name(monitor)
+    elif monitor_id is not None:
+        check_monitor_id(monitor_id)
+    elif required:
+        raise InvalidArgument("name the rule's monitor", details={"field": "monitor"})
+
+
+def _resolve_monitor(
+    conn: Connection, project: Project, monitor: str | None, monitor_id: str | None
+) -> str | None:
+    """The id of the project's monitor named ``monitor`` (or of ``monitor_id``); ``NotFound``
+    when the project has no such monitor."""
+    from ._monitors import fetch_monitor
+
+    if monitor is not None:
+        return str(fetch_monitor(conn, project, monitor).id)
+    if monitor_id is not None:
+        found = conn.execute(
+            select(monitors.c.id).where(
+                monitors.c.id == monitor_id, monitors.c.project_id == project.id
+            )
+        ).first()
+        if found is None:
+            raise NotFound(
+                f"no monitor with id {monitor_id} in project {project.name!r}: "
+                "`mlsteward monitor list` shows them",
+                details={"monitor_id": monitor_id},
+            )
+    return monitor_id
 
 
 def _flag(value: object, field: str) -> bool:
@@ -194,7 +294,8 @@ def create_alert_rule(
     actor: Actor,
     project: str,
     *,
-    monitor_id: str,
+    monitor_id: str | None = None,
+    monitor: str | None = None,
     name: str,
     metric: str,
     value: float,
@@ -209,8 +310,9 @@ def create_alert_rule(
     action: Mapping[str, Any] | None = None,
     enabled: bool = True,
 ) -> AlertRule:
-    """Add a rule on ``metric`` of the monitor's windows (maintainers; a ``command`` action
-    runs a program on the server, so only administrators may set one).
+    """Add a rule on ``metric`` of a monitor's windows, the monitor named ``monitor`` or
+    with id ``monitor_id`` (maintainers; a ``command`` action runs a program on the server,
+    so only administrators may set one).
 
     ``kind``: ``threshold`` (newest value ``op`` ``value``), ``consecutive`` (that, for the
     last ``windows`` windows) or ``baseline`` (the newest value deviates from the mean of the
@@ -218,9 +320,9 @@ def create_alert_rule(
     ``relative``). ``renotify_seconds``: how often a firing incident is sent again (0: never).
     ``InvalidArgument`` naming the field for bad input and ``PermissionDenied`` for a webhook
     target the address guard refuses; nothing is written then. ``AlreadyExists`` when the
-    monitor has a rule of that name."""
-    check_monitor_id(monitor_id)
-    text_field(name, "name")
+    monitor has a rule of that name, ``NotFound`` when the project has no such monitor."""
+    _check_monitor(monitor, monitor_id, required=True)
+    check_rule_name(name)
     condition = check_condition(
         metric=metric, kind=kind, op=op, value=value, windows=windows, relative=relative
     )
@@ -239,10 +341,11 @@ def create_alert_rule(
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+        monitor_id = _resolve_monitor(conn, project_row, monitor, monitor_id)
         same_monitor = select(func.count()).where(alert_rules.c.monitor_id == monitor_id)
         if conn.execute(same_monitor.where(alert_rules.c.name == name)).scalar_one():
             raise AlreadyExists(
-                f"monitor {monitor_id} has a rule named {name!r} already",
+                f"monitor {monitor or monitor_id} has a rule named {name!r} already",
                 details={"field": "name"},
             )
         if conn.execute(same_monitor).scalar_one() >= MAX_RULES_PER_MONITOR:
@@ -294,14 +397,20 @@ def create_alert_rule(
 
 
 def list_alert_rules(
-    platform: Platform, actor: Actor, project: str, *, monitor_id: str | None = None
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    *,
+    monitor_id: str | None = None,
+    monitor: str | None = None,
 ) -> list[AlertRule]:
-    """The project's rules (readers), of one monitor when given, by creation time."""
-    if monitor_id is not None:
-        check_monitor_id(monitor_id)
+    """The project's rules (readers), of one monitor when given (by name or id), by creation
+    time; ``NotFound`` for an unknown monitor."""
+    _check_monitor(monitor, monitor_id, required=False)
     with platform.db.read() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        monitor_id = _resolve_monitor(conn, project_row, monitor, monitor_id)
         query = select(alert_rules).where(alert_rules.c.project_id == project_row.id)
         if monitor_id is not None:
             query = query.where(alert_rules.c.monitor_id == monitor_id)
@@ -317,21 +426,49 @@ def _check_id(value: object, field: str) -> str:
     return value
 
 
-def delete_alert_rule(platform: Platform, actor: Actor, project: str, rule_id: str) -> None:
-    """Remove a rule with its incidents and their notification log (maintainers)."""
-    _check_id(rule_id, "rule_id")
+def delete_alert_rule(
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    rule_id: str | None = None,
+    *,
+    monitor: str | None = None,
+    name: str | None = None,
+) -> None:
+    """Remove a rule, given by id or by ``monitor`` and ``name``, with its incidents and their
+    notification log (maintainers); ``NotFound``."""
+    if rule_id is not None:
+        _check_id(rule_id, "rule_id")
+        if monitor is not None or name is not None:
+            raise InvalidArgument("give the rule's id, or its monitor and name, not both")
+    else:
+        if monitor is None or name is None:
+            raise InvalidArgument(
+                "name the rule: its id, or its monitor and name", details={"field": "name"}
+            )
+        check_monitor_name(monitor)
+        check_rule_name(name)
     from ._alert_tables import alert_notifications
 
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
-        row = conn.execute(
-            select(alert_rules.c.name, alert_rules.c.monitor_id).where(
-                alert_rules.c.id == rule_id, alert_rules.c.project_id == project_row.id
-            )
-        ).first()
+        query = select(alert_rules.c.id, alert_rules.c.name, alert_rules.c.monitor_id).where(
+            alert_rules.c.project_id == project_row.id
+        )
+        if rule_id is not None:
+            query = query.where(alert_rules.c.id == rule_id)
+        else:
+            owner = _resolve_monitor(conn, project_row, monitor, None)
+            query = query.where(alert_rules.c.monitor_id == owner, alert_rules.c.name == name)
+        row = conn.execute(query).first()
         if row is None:
-            raise NotFound("no such alert rule in this project", details={"rule_id": rule_id})
+            where = f"monitor {monitor}" if rule_id is None else "this project"
+            raise NotFound(
+                f"no such alert rule in {where}: `mlsteward alert rule list` shows them",
+                details={"rule_id": rule_id} if rule_id else {"name": name},
+            )
+        rule_id = str(row.id)
         incident_ids = select(alerts.c.id).where(alerts.c.rule_id == rule_id)
         conn.execute(
             delete(alert_notifications).where(alert_notifications.c.alert_id.in_(incident_ids))
@@ -356,15 +493,16 @@ def list_alerts(
     *,
     rule_id: str | None = None,
     monitor_id: str | None = None,
+    monitor: str | None = None,
     state: str | None = None,
     limit: int = 100,
 ) -> list[Alert]:
-    """The project's incidents, newest first (readers); filtered by rule, monitor or state
-    (``firing``, ``acknowledged``, ``resolved`` or ``open`` for the first two)."""
+    """The project's incidents, newest first (readers); filtered by rule, monitor (by name or
+    id; ``NotFound`` for an unknown one) or state (``firing``, ``acknowledged``, ``resolved``
+    or ``open`` for the first two); at most ``limit`` (1 to 1,000)."""
     if rule_id is not None:
         _check_id(rule_id, "rule_id")
-    if monitor_id is not None:
-        check_monitor_id(monitor_id)
+    _check_monitor(monitor, monitor_id, required=False)
     states = {"open": ("firing", "acknowledged")} | {s.value: (s.value,) for s in AlertState}
     if state is not None and state not in states:
         raise InvalidArgument(
@@ -375,6 +513,7 @@ def list_alerts(
     with platform.db.read() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.VIEWER)
+        monitor_id = _resolve_monitor(conn, project_row, monitor, monitor_id)
         query = select(alerts).where(alerts.c.project_id == project_row.id)
         if rule_id is not None:
             query = query.where(alerts.c.rule_id == rule_id)
@@ -388,15 +527,27 @@ def list_alerts(
     return [alert_from_row(r) for r in rows]
 
 
-def _fetch_alert(conn: Connection, actor: Actor, project: str, alert_id: str) -> Any:
+def _fetch_alert(
+    conn: Connection, actor: Actor, project: str, alert_id: str, role: Role = Role.MAINTAINER
+) -> Any:
     project_row = fetch_project(conn, project)
-    require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
+    require_project_role(conn, actor, project_row.id, role)
     row = conn.execute(
         select(alerts).where(alerts.c.id == alert_id, alerts.c.project_id == project_row.id)
     ).first()
     if row is None:
-        raise NotFound("no such alert in this project", details={"alert_id": alert_id})
+        raise NotFound(
+            "no such alert in this project: `mlsteward alert list` shows them",
+            details={"alert_id": alert_id},
+        )
     return row
+
+
+def get_alert(platform: Platform, actor: Actor, project: str, alert_id: str) -> Alert:
+    """One incident of the project (readers); ``NotFound``."""
+    _check_id(alert_id, "alert_id")
+    with platform.db.read() as conn:
+        return alert_from_row(_fetch_alert(conn, actor, project, alert_id, Role.VIEWER))
 
 
 def acknowledge_alert(
@@ -480,6 +631,16 @@ class AlertNotification:
             "at": iso(self.at),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlertNotification:
+        """The attempt ``to_json`` wrote (``KeyError``/``ValueError``/``TypeError`` else)."""
+        error = data["error"]
+        return cls(
+            str(data["notifier"]), str(data["target"]), str(data["reason"]),
+            int(data["attempt"]), str(data["status"]), None if error is None else str(error),
+            _moment(data["at"]),
+        )  # fmt: skip
+
 
 def list_alert_notifications(
     platform: Platform, actor: Actor, project: str, alert_id: str
@@ -489,15 +650,7 @@ def list_alert_notifications(
 
     _check_id(alert_id, "alert_id")
     with platform.db.read() as conn:
-        project_row = fetch_project(conn, project)
-        require_project_role(conn, actor, project_row.id, Role.VIEWER)
-        owner = conn.execute(
-            select(alerts.c.id).where(
-                alerts.c.id == alert_id, alerts.c.project_id == project_row.id
-            )
-        ).first()
-        if owner is None:
-            raise NotFound("no such alert in this project", details={"alert_id": alert_id})
+        _fetch_alert(conn, actor, project, alert_id, Role.VIEWER)
         rows = conn.execute(
             select(log).where(log.c.alert_id == alert_id).order_by(log.c.at, log.c.attempt)
         ).all()

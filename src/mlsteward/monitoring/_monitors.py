@@ -316,12 +316,24 @@ def update_monitor(
 
 
 def delete_monitor(platform: Platform, actor: Actor, project: str, name: str) -> None:
-    """Delete the monitor and its results (maintainers); ``NotFound``."""
+    """Delete the monitor with its results, its alert rules, their incidents and delivery
+    log (maintainers); ``NotFound``."""
+    from ._alert_tables import alert_notifications, alert_rules, alerts
+
     check_monitor_name(name)
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
         row = fetch_monitor(conn, project_row, name)
+        # The foreign keys cascade too; deleting explicitly keeps the order plain and the
+        # counts in the audit event.
+        rule_ids = select(alert_rules.c.id).where(alert_rules.c.monitor_id == row.id)
+        incident_ids = select(alerts.c.id).where(alerts.c.rule_id.in_(rule_ids))
+        conn.execute(
+            delete(alert_notifications).where(alert_notifications.c.alert_id.in_(incident_ids))
+        )
+        incidents = conn.execute(delete(alerts).where(alerts.c.rule_id.in_(rule_ids))).rowcount
+        rules = conn.execute(delete(alert_rules).where(alert_rules.c.monitor_id == row.id))
         conn.execute(delete(monitor_results).where(monitor_results.c.monitor_id == row.id))
         conn.execute(delete(monitors).where(monitors.c.id == row.id))
         platform.audit.record(
@@ -331,6 +343,7 @@ def delete_monitor(platform: Platform, actor: Actor, project: str, name: str) ->
             target_type="monitor",
             target_id=name,
             project_id=project_row.id,
+            details={"alert_rules": rules.rowcount, "alerts": incidents},
         )
 
 

@@ -33,6 +33,8 @@ from ._ui_audit import router as audit_router
 from ._ui_data import router as data_router
 from ._ui_deployments import router as deployments_router
 from ._ui_lineage import router as lineage_router
+from ._ui_monitoring import router as monitoring_router
+from ._ui_monitoring_alerts import router as alerts_router
 from ._ui_registry import router as registry_router
 from ._ui_render import (
     STATIC_DIR,
@@ -77,14 +79,7 @@ class Upcoming:
     summary: str
 
 
-UPCOMING: tuple[Upcoming, ...] = (
-    Upcoming(
-        "monitoring",
-        "Monitoring",
-        "monitoring",
-        "drift, model quality over time, fairness, monitors and alerts",
-    ),
-)
+UPCOMING: tuple[Upcoming, ...] = ()
 
 
 def install_ui(app: FastAPI) -> None:
@@ -96,6 +91,8 @@ def install_ui(app: FastAPI) -> None:
         deployments_router,
         data_router,
         lineage_router,
+        monitoring_router,
+        alerts_router,
         router,
         admin_router,
         tokens_router,

@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 
+from ...errors import InvalidArgument
 from ...monitoring import (
     create_monitor,
     delete_monitor,
@@ -22,11 +23,15 @@ from ...monitoring import (
     get_monitor,
     list_monitor_results,
     list_monitors,
+    monitor_report,
+    render_report_html,
     run_due_evaluations,
     update_monitor,
 )
 from ...monitoring._monitor_model import DEFAULT_WINDOW_SECONDS
+from ...monitoring._monitor_report import DEFAULT_REPORT_WINDOWS, MAX_REPORT_WINDOWS
 from ...monitoring._monitors import MAX_RESULTS
+from ...monitoring._report_assets import csp
 from ...monitoring._windows import parse_window_time
 from ...platform import Platform
 from ...security import Actor
@@ -181,3 +186,48 @@ def monitors_evaluate(
 ) -> JSONResponse:
     at = None if body is None or body.at is None else parse_window_time(body.at, "at")
     return FastJSONResponse(evaluate_monitor(platform, actor, project, name, at).to_json())
+
+
+@router.get(
+    _BASE + "/{name}/report",
+    summary="A monitor's report over a time range: JSON, or one self-contained HTML page",
+    response_model=None,
+)
+def monitors_report(
+    project: str,
+    name: str,
+    platform: PlatformDep,
+    actor: ProjectViewer,
+    format: Annotated[str, Query(description="json or html")] = "json",
+    since: Annotated[str | None, Query(description="ISO 8601 time, inclusive")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601 time, exclusive")] = None,
+    max_windows: Annotated[
+        int, Query(ge=1, le=MAX_REPORT_WINDOWS, description="At most N windows (the newest)")
+    ] = DEFAULT_REPORT_WINDOWS,
+    download: Annotated[bool, Query(description="Serve it as a file to save")] = False,
+) -> Response:
+    if format not in ("json", "html"):
+        raise InvalidArgument(
+            f"format must be json or html, not {format[:20]!r}", details={"field": "format"}
+        )
+    report = monitor_report(
+        platform,
+        actor,
+        project,
+        name,
+        since=None if since is None else parse_window_time(since, "since"),
+        until=None if until is None else parse_window_time(until, "until"),
+        max_windows=max_windows,
+    )
+    # The monitor name is 1-64 letters, digits, '.', '_' or '-': safe in a header as it is.
+    saved = {"Content-Disposition": f'attachment; filename="{name}-report.{format}"'}
+    headers = saved if download else {}
+    if format == "json":
+        return FastJSONResponse(report.to_json(), headers=headers)
+    # The page's own policy (nothing fetched, only its inline style and script) replaces any
+    # broader one.
+    return Response(
+        render_report_html(report),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": csp(), **headers},
+    )

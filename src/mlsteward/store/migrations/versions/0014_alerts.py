@@ -46,6 +46,12 @@ def upgrade() -> None:
             name=op.f("fk_alert_rules_project_id_projects"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["monitor_id"],
+            ["monitors.id"],
+            name=op.f("fk_alert_rules_monitor_id_monitors"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_rules")),
         sa.UniqueConstraint("monitor_id", "name", name="uq_alert_rules_monitor_id_name"),
     )

@@ -1,0 +1,264 @@
+"""Alert routes: rules named per monitor are created, listed and deleted over HTTP; the
+incidents a monitor's evaluation opens are listed, read, acknowledged and resolved, with
+their delivery log. Secrets never come back; bad input is a 4xx with the error JSON and
+writes nothing; viewers read and cannot write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from mlsteward.monitoring import create_monitor, evaluate_monitor
+from mlsteward.monitoring._alert_dispatch import dispatcher_for
+from mlsteward.platform import Platform
+from mlsteward.registry._webhooks import allow_webhook_host
+from mlsteward.security import SYSTEM, add_member, list_audit_events
+from mlsteward.server import API_PREFIX
+
+from ..monitoring._monitor_support import inputs, record_window, register_model
+from ._state import platform_state
+from ._support import SharedApi, assert_error_shape, bearer
+
+API_SETTINGS = {"monitor_interval_seconds": 0}  # evaluations here are the tests' own
+PROJECT = f"{API_PREFIX}/projects/default"
+ALERTS = f"{PROJECT}/alerts"
+PAST = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
+SECRET = "a-webhook-secret-nobody-may-read"
+SLACK = "http://127.0.0.1:9/services/T000/B000/credential-in-the-path"
+_NAMES = itertools.count()
+
+
+def rules_url(monitor: str) -> str:
+    return f"{PROJECT}/monitors/{monitor}/alert-rules"
+
+
+@pytest.fixture(scope="module")
+def app(shared_api: SharedApi) -> FastAPI:
+    register_model(shared_api.platform, training=inputs(3000, 0))
+    record_window(shared_api.platform, PAST, inputs(500, 1), np.zeros(500, int))
+    allow_webhook_host(shared_api.platform, SYSTEM, "127.0.0.1")
+    return shared_api.app()
+
+
+@pytest.fixture(scope="module")
+def http(app: FastAPI) -> TestClient:
+    return TestClient(app)
+
+
+@pytest.fixture
+def admin(shared_api: SharedApi) -> dict[str, str]:
+    return bearer(shared_api.people.admin_token)
+
+
+@pytest.fixture
+def monitor(shared_api: SharedApi) -> str:
+    name = f"watch{next(_NAMES)}"
+    create_monitor(shared_api.platform, SYSTEM, "default", name, model_name="fraud")
+    return name
+
+
+def fire(platform: Platform, monitor: str) -> None:
+    """Evaluate the recorded window: every rule on ``infra.rows`` above 0 opens an incident."""
+    evaluate_monitor(platform, SYSTEM, "default", monitor, PAST + dt.timedelta(minutes=3))
+    assert dispatcher_for(platform).wait_idle(30)
+
+
+def test_a_rule_opens_an_incident_that_is_acknowledged_and_resolved(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    body = {"name": "busy", "metric": "infra.rows", "value": 0, "severity": "critical",
+            "notifiers": [{"kind": "log"}]}  # fmt: skip
+    created = http.post(rules_url(monitor), json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    rule = created.json()
+    assert (rule["name"], rule["metric"], rule["op"], rule["kind"]) == (
+        "busy", "infra.rows", ">", "threshold"
+    )  # fmt: skip
+    assert rule["description"] == "infra.rows > 0"
+    listed = http.get(rules_url(monitor), headers=admin).json()["rules"]
+    assert [r["id"] for r in listed] == [rule["id"]]
+
+    fire(shared_api.platform, monitor)
+    query = {"monitor": monitor, "state": "firing"}
+    (alert,) = http.get(ALERTS, params=query, headers=admin).json()["alerts"]
+    assert (alert["rule_id"], alert["severity"], alert["last_value"]) == (
+        rule["id"], "critical", 500.0
+    )  # fmt: skip
+    assert http.get(f"{ALERTS}/{alert['id']}", headers=admin).json() == alert
+    assert http.get(ALERTS, params={"rule": rule["id"]}, headers=admin).json()["alerts"] == [alert]
+    (sent,) = http.get(f"{ALERTS}/{alert['id']}/notifications", headers=admin).json()[
+        "notifications"
+    ]
+    assert (sent["notifier"], sent["status"], sent["reason"]) == ("log", "delivered", "opened")
+
+    acked = http.post(f"{ALERTS}/{alert['id']}/acknowledge", headers=admin)
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", "admin")
+    assert_error_shape(http.post(f"{ALERTS}/{alert['id']}/acknowledge", headers=admin), 409)
+    resolved = http.post(f"{ALERTS}/{alert['id']}/resolve", headers=admin).json()
+    assert (resolved["state"], resolved["resolution"], resolved["resolved_by"]) == (
+        "resolved", "manual", "admin"
+    )  # fmt: skip
+    assert_error_shape(http.post(f"{ALERTS}/{alert['id']}/resolve", headers=admin), 409)
+    assert http.get(ALERTS, params={"monitor": monitor, "state": "open"}, headers=admin).json() == {
+        "alerts": []
+    }
+    actions = [e.action for e in list_audit_events(shared_api.platform, SYSTEM)]
+    assert {"monitoring.alert.acknowledge", "monitoring.alert.resolve"} <= set(actions)
+
+    deleted = http.delete(f"{rules_url(monitor)}/busy", headers=admin)
+    assert deleted.status_code == 204, deleted.text
+    assert http.get(rules_url(monitor), headers=admin).json() == {"rules": []}
+    assert http.get(ALERTS, params={"monitor": monitor}, headers=admin).json() == {"alerts": []}
+    assert_error_shape(http.get(f"{ALERTS}/{alert['id']}", headers=admin), 404)
+
+
+def test_secrets_and_slack_paths_never_come_back(
+    http: TestClient, admin: dict[str, str], monitor: str
+) -> None:
+    body = {
+        "name": "hooks",
+        "metric": "drift.share_drifted",
+        "value": 0.5,
+        "enabled": False,
+        "notifiers": [
+            {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET},
+            {"kind": "slack", "url": SLACK},
+        ],
+    }
+    created = http.post(rules_url(monitor), json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    listed = http.get(rules_url(monitor), headers=admin)
+    for response in (created, listed):
+        assert SECRET not in response.text
+        assert "credential-in-the-path" not in response.text
+    hook, slack = created.json()["notifiers"]
+    assert hook == {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    assert slack == {"kind": "slack", "url": "http://127.0.0.1:9/…"}
+
+
+def test_rules_are_named_per_monitor(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    other = f"{monitor}-other"
+    create_monitor(shared_api.platform, SYSTEM, "default", other, model_name="fraud")
+    body = {"name": "drift high", "metric": "drift.share_drifted", "value": 0.5}
+    for name in (monitor, other):
+        assert http.post(rules_url(name), json=body, headers=admin).status_code == 201
+    assert http.delete(f"{rules_url(monitor)}/drift%20high", headers=admin).status_code == 204
+    assert http.get(rules_url(monitor), headers=admin).json() == {"rules": []}
+    (kept,) = http.get(rules_url(other), headers=admin).json()["rules"]
+    assert kept["name"] == "drift high"
+
+
+BAD_RULES: list[tuple[str, dict[str, Any], int, str]] = [
+    ("unknown-field", {"colour": "red"}, 400, "colour"),
+    ("value-a-string", {"value": "0.5"}, 400, "value"),
+    ("value-missing", {"value": None}, 400, "value"),
+    ("kind", {"kind": "sometimes"}, 400, "kind"),
+    ("op", {"op": "=="}, 400, "op"),
+    ("windows-on-threshold", {"windows": 3}, 400, "windows"),
+    ("severity", {"severity": "urgent"}, 400, "severity"),
+    ("renotify-negative", {"renotify_seconds": -1}, 400, "renotify_seconds"),
+    ("notifiers-not-a-list", {"notifiers": "log"}, 400, "notifiers"),
+    ("notifier-kind", {"notifiers": [{"kind": "pager"}]}, 400, "notifiers[0].kind"),
+    (
+        "webhook-no-secret",
+        {"notifiers": [{"kind": "webhook", "url": "https://a.example/h"}]},
+        400,
+        "notifiers[0].secret",
+    ),
+    ("private-webhook", {"notifiers": [{"kind": "slack", "url": "http://10.1.2.3/h"}]}, 403, ""),
+    ("action-kind", {"action": {"kind": "shell"}}, 400, "action.kind"),
+    ("action-unregistered", {"action": {"kind": "callable", "name": "nope"}}, 400, "nope"),
+    ("name-nul", {"name": "a\x00b"}, 400, "NUL"),
+    ("name-newline", {"name": "a\nb"}, 400, "name"),
+    ("name-too-long", {"name": "n" * 201}, 400, "name"),
+    ("name-slash", {"name": "drift/amount"}, 400, "name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "message"),
+    [b[1:] for b in BAD_RULES],
+    ids=[b[0] for b in BAD_RULES],
+)
+def test_bad_rule_bodies_are_refused_and_nothing_is_written(
+    http: TestClient,
+    shared_api: SharedApi,
+    admin: dict[str, str],
+    monitor: str,
+    changes: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
+    body = {"name": "bad", "metric": "infra.rows", "value": 1, **changes}
+    body = {k: v for k, v in body.items() if v is not None}
+    before = platform_state(shared_api.platform)
+    error = assert_error_shape(http.post(rules_url(monitor), json=body, headers=admin), status)
+    assert message in error["message"] or message in str(error["details"])
+    assert platform_state(shared_api.platform) == before
+
+
+def test_unknown_monitors_rules_and_alerts_and_bad_queries_are_refused(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    body = {"name": "taken", "metric": "infra.rows", "value": 1}
+    assert http.post(rules_url(monitor), json=body, headers=admin).status_code == 201
+    before = platform_state(shared_api.platform)
+    for method, path, kwargs, status, needle in (
+        ("POST", rules_url(monitor), {"json": body}, 409, "taken"),
+        ("POST", rules_url("ghost"), {"json": body}, 404, "ghost"),
+        ("GET", rules_url("ghost"), {}, 404, "ghost"),
+        ("GET", rules_url("bad name!"), {}, 400, "monitor name"),
+        ("DELETE", f"{rules_url(monitor)}/nothing", {}, 404, "no such alert rule"),
+        ("DELETE", f"{rules_url('ghost')}/taken", {}, 404, "ghost"),
+        ("GET", ALERTS, {"params": {"state": "burning"}}, 400, "state"),
+        ("GET", ALERTS, {"params": {"limit": 0}}, 400, "limit"),
+        ("GET", ALERTS, {"params": {"limit": 1001}}, 400, "limit"),
+        ("GET", ALERTS, {"params": {"monitor": "ghost"}}, 404, "ghost"),
+        ("GET", ALERTS, {"params": {"rule": "not-an-id"}}, 400, "rule_id"),
+        ("GET", f"{ALERTS}/not-an-id", {}, 400, "alert_id"),
+        ("GET", f"{ALERTS}/{'0' * 32}", {}, 404, "no such alert"),
+        ("POST", f"{ALERTS}/{'0' * 32}/acknowledge", {}, 404, "no such alert"),
+        ("POST", f"{ALERTS}/{'0' * 32}/resolve", {}, 404, "no such alert"),
+        ("GET", f"{ALERTS}/{'0' * 32}/notifications", {}, 404, "no such alert"),
+        ("GET", f"{API_PREFIX}/projects/nowhere/alerts", {}, 404, "nowhere"),
+    ):
+        response = http.request(method, path, headers=admin, **kwargs)
+        error = assert_error_shape(response, status)
+        assert needle in error["message"] or needle in str(error["details"]), (path, error)
+    assert platform_state(shared_api.platform) == before
+
+
+def test_viewers_read_and_cannot_write(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    platform = shared_api.platform
+    body = {"name": "busy", "metric": "infra.rows", "value": 0, "notifiers": [{"kind": "log"}]}
+    assert http.post(rules_url(monitor), json=body, headers=admin).status_code == 201
+    fire(platform, monitor)
+    (alert,) = http.get(ALERTS, params={"monitor": monitor}, headers=admin).json()["alerts"]
+    username = f"viewer-{monitor}"
+    headers = bearer(shared_api.people.token_for(username))
+    add_member(platform, SYSTEM, "default", username, "viewer")
+    assert http.get(rules_url(monitor), headers=headers).json()["rules"][0]["name"] == "busy"
+    assert http.get(f"{ALERTS}/{alert['id']}", headers=headers).json() == alert
+    assert http.get(f"{ALERTS}/{alert['id']}/notifications", headers=headers).status_code == 200
+    before = platform_state(platform)
+    for method, path, json_body in (
+        ("POST", rules_url(monitor), body | {"name": "mine"}),
+        ("DELETE", f"{rules_url(monitor)}/busy", None),
+        ("POST", f"{ALERTS}/{alert['id']}/acknowledge", None),
+        ("POST", f"{ALERTS}/{alert['id']}/resolve", None),
+    ):
+        response = http.request(method, path, headers=headers, json=json_body)
+        assert_error_shape(response, 403, "permission_denied")
+    assert http.get(ALERTS, headers={}).status_code == 401
+    assert platform_state(platform) == before
