@@ -416,3 +416,41 @@ def test_an_evaluated_window_that_breaches_a_rule_opens_one_incident(platform: P
     assert clear.metrics["drift.column.amount.drifted"] == 0.0
     (resolved,) = list_alerts(platform, SYSTEM, "default", monitor_id=monitor.id)
     assert (resolved.id, resolved.state, resolved.resolution) == (alert.id, "resolved", "auto")
+
+
+def test_a_windows_reference_adds_the_multivariate_detector(platform: Platform) -> None:
+    """With a reference period of windows the platform holds both periods' sampled rows: the
+    domain classifier runs on them and catches a correlation that flipped, which no column's
+    own drift shows; too few rows skip it with the reason."""
+    register_model(platform)
+    create_monitor(
+        platform, SYSTEM, "default", "joint", model_name="fraud", window_seconds=60,
+        reference={"kind": "windows", "since": "2020-01-01T00:00:00Z",
+                   "until": "2020-01-01T01:00:00Z"},
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+
+    def pairs(rows: int, correlation: float) -> Any:
+        import pandas as pd
+
+        x = rng.normal(size=rows)
+        y = correlation * x + np.sqrt(1 - correlation**2) * rng.normal(size=rows)
+        return pd.DataFrame({"x": x, "y": y})
+
+    baseline = dt.datetime(2020, 1, 1, 0, 10, tzinfo=dt.UTC)
+    record_window(platform, baseline, pairs(3000, 0.9), np.zeros(3000, int))
+    record_window(platform, PAST, pairs(3000, -0.9), np.zeros(3000, int), prefix="f")
+    record_window(platform, PAST + 2 * MINUTE, pairs(20, -0.9), np.zeros(20, int), prefix="s")
+
+    result = evaluate_monitor(platform, SYSTEM, "default", "joint", PAST)
+
+    assert result.status == "ok", result.report.get("errors")
+    assert result.metrics["drift.column.x.drifted"] == 0.0
+    assert result.metrics["drift.column.y.drifted"] == 0.0
+    assert result.metrics["drift.multivariate.drifted"] == 1.0
+    assert result.metrics["drift.multivariate.auc"] > 0.9
+    assert result.report["multivariate"]["columns"] == ["x", "y"]  # not the prediction
+
+    few = evaluate_monitor(platform, SYSTEM, "default", "joint", PAST + 2 * MINUTE)
+    assert "drift.multivariate.auc" not in few.metrics
+    assert few.report["multivariate"]["skipped"].startswith("too few sampled rows (20;")

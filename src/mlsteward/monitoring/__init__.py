@@ -24,6 +24,8 @@ from ._alerts import list_alert_notifications as list_alert_notifications
 from ._alerts import list_alert_rules as list_alert_rules
 from ._alerts import list_alerts as list_alerts
 from ._alerts import resolve_alert as resolve_alert
+from ._domain_classifier import DomainClassifierDrift as DomainClassifierDrift
+from ._domain_classifier import domain_classifier_drift as domain_classifier_drift
 from ._drift import ColumnDrift as ColumnDrift
 from ._drift import DriftReport as DriftReport
 from ._drift import compare_profiles as compare_profiles
@@ -74,6 +76,7 @@ __all__ = [
     "ColumnDrift",
     "ColumnDriftSpec",
     "DeliveryOptions",
+    "DomainClassifierDrift",
     "DriftOptions",
     "DriftReport",
     "FairnessReport",
@@ -97,6 +100,7 @@ __all__ = [
     "delete_alert_rule",
     "delete_monitor",
     "distributions_from_profiles",
+    "domain_classifier_drift",
     "evaluate_monitor",
     "evaluate_rules_for_monitor",
     "fairness_report",

@@ -4,7 +4,9 @@ compared with the monitor's reference.
 * infra: counts from the window rows (prediction windows, sources, rows, sampled rows,
   feedback labels) and the throughput (rows per second of the window);
 * drift: the profiles of the prediction windows merged (inputs and outputs) and compared with
-  the reference profile (:func:`compare_profiles` with the monitor's drift options);
+  the reference profile (:func:`compare_profiles` with the monitor's drift options); with a
+  ``windows`` reference also the multivariate detector (:func:`domain_classifier_drift`) on
+  the sampled input rows of both periods;
 * quality (when configured): the sampled rows joined with the feedback labels of every window
   of the stream recorded from the window's start to now (labels come later than their
   predictions);
@@ -268,6 +270,8 @@ def evaluate_window(
         report["drift"] = drift.to_json()
     except StewardError as exc:
         errors["drift"] = exc.message
+    if monitor.reference["kind"] == "windows":
+        _multivariate(platform, monitor, project_id, windows, metrics, report, errors)
     if monitor.quality is not None or monitor.fairness is not None:
         _rows_parts(
             platform, monitor, project_id, windows, start, max(end, now), metrics, report, errors
@@ -276,6 +280,55 @@ def evaluate_window(
         report["errors"] = errors
     status = ResultStatus.ERROR if errors else ResultStatus.OK
     return Evaluation(status, metrics, _plain(report))
+
+
+def _multivariate(
+    platform: Platform,
+    monitor: Monitor,
+    project_id: str,
+    windows: list[Any],
+    metrics: dict[str, float],
+    report: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """The domain classifier on the sampled input rows of the window against those of the
+    reference period (a ``windows`` reference: the only one whose rows the platform keeps).
+    Too few sampled rows on a side, or no scikit-learn, skip it with the reason."""
+    from ..errors import MissingExtra
+    from ._domain_classifier import MIN_ROWS_PER_SIDE, domain_classifier_drift
+
+    reference = monitor.reference
+    try:
+        since = dt.datetime.fromisoformat(reference["since"])
+        until = dt.datetime.fromisoformat(reference["until"])
+        earlier = _windows(platform, monitor, project_id, since, until)
+        outputs = {str(c) for w in [*windows, *earlier] for c in (w.output_columns or [])}
+        current = _parquet_frames(platform, [str(w.rows_address) for w in windows])
+        past = _parquet_frames(platform, [str(w.rows_address) for w in earlier])
+        columns = [
+            str(c)
+            for c in past.columns
+            if c in current.columns and c not in outputs and c != "prediction_id"
+            and not str(c).startswith("score.")
+        ]  # fmt: skip
+        fewest = min(len(current), len(past))
+        if fewest < MIN_ROWS_PER_SIDE or not columns:
+            report["multivariate"] = {
+                "skipped": f"too few sampled rows ({fewest}; at least {MIN_ROWS_PER_SIDE} a side)"
+                if columns
+                else "the sampled rows have no input column in common"
+            }
+            return
+        found = domain_classifier_drift(past, current, columns=columns)
+    except MissingExtra as exc:
+        report["multivariate"] = {"skipped": exc.message}
+        return
+    except (OSError, ValueError, StewardError) as exc:
+        errors["multivariate"] = str(getattr(exc, "message", exc))[:500]
+        return
+    metrics["drift.multivariate.auc"] = found.auc
+    metrics["drift.multivariate.drifted"] = 1.0 if found.drifted else 0.0
+    report["multivariate"] = found.to_json()
 
 
 def _rows_parts(
