@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._local import cli_client
 from ._output import emit_json, format_time, print_message, print_success, print_table
 
 if TYPE_CHECKING:
@@ -36,13 +37,6 @@ MonitorArg = Annotated[str, typer.Argument(help="Monitor name.")]
 RuleArg = Annotated[str, typer.Argument(help="Rule name (unique per monitor).")]
 AlertArg = Annotated[str, typer.Argument(help="Alert id (`mlsteward alert list` shows them).")]
 MAX_SECRET_FILE_BYTES = 4096
-
-
-def _client() -> Client:
-    from ..client import Client
-    from ._local import cli_settings
-
-    return Client(cli_settings())
 
 
 def _bad(message: str) -> Exception:
@@ -245,7 +239,7 @@ def rule_create(
     condition = _condition(above, below, windows, baseline, deviation, relative)
     notifiers = _notifiers(webhook, secret_file, slack, emails or [], log)
     action = _action(action_callable, action_command, action_timeout)
-    with _client() as client:
+    with cli_client() as client:
         created = client.create_alert_rule(
             monitor,
             name,
@@ -273,7 +267,7 @@ def rule_list(
     monitor: MonitorArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """The monitor's alert rules (never a webhook secret or a Slack URL's path)."""
-    with _client() as client:
+    with cli_client() as client:
         found = client.list_alert_rules(monitor, project=project)
     if json_output:
         emit_json({"rules": [r.to_json() for r in found]})
@@ -294,7 +288,7 @@ def rule_delete(
     json_output: JsonOption = False,
 ) -> None:
     """Delete a rule with its alerts and their notification log."""
-    with _client() as client:
+    with cli_client() as client:
         client.delete_alert_rule(monitor, name, project=project)
     if json_output:
         emit_json({"deleted": name, "monitor": monitor, "project": project})
@@ -326,7 +320,7 @@ def alert_list(
     json_output: JsonOption = False,
 ) -> None:
     """The project's alerts, newest first."""
-    with _client() as client:
+    with cli_client() as client:
         found = client.list_alerts(project=project, monitor=monitor, state=state, limit=limit)
         names = {} if json_output else _names(client, project, found)
     if json_output:
@@ -346,7 +340,7 @@ def alert_show(
     alert_id: AlertArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """An alert: its state, windows, who acknowledged or resolved it, its action's outcome."""
-    with _client() as client:
+    with cli_client() as client:
         alert = client.get_alert(alert_id, project=project)
     if json_output:
         emit_json(alert.to_json())
@@ -374,7 +368,7 @@ def alert_ack(
     alert_id: AlertArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """Acknowledge a firing alert: it is not sent again until it resolves."""
-    with _client() as client:
+    with cli_client() as client:
         alert = client.acknowledge_alert(alert_id, project=project)
     if json_output:
         emit_json(alert.to_json())
@@ -387,7 +381,7 @@ def alert_resolve(
     alert_id: AlertArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """Resolve an alert by hand."""
-    with _client() as client:
+    with cli_client() as client:
         alert = client.resolve_alert(alert_id, project=project)
     if json_output:
         emit_json(alert.to_json())
@@ -400,7 +394,7 @@ def alert_notifications(
     alert_id: AlertArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """Every delivery attempt for an alert, oldest first."""
-    with _client() as client:
+    with cli_client() as client:
         found = client.alert_notifications(alert_id, project=project)
     if json_output:
         emit_json({"notifications": [n.to_json() for n in found]})

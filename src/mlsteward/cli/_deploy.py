@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._local import cli_client
 from ._output import (
     emit_json,
     format_time,
@@ -53,13 +54,6 @@ TimeoutOption = Annotated[
     ),
 ]
 _POLL_SECONDS = 0.5
-
-
-def _client() -> Client:
-    from ..client import Client
-    from ._local import cli_settings
-
-    return Client(cli_settings())
 
 
 def _plan_text(deployment: Deployment) -> str:
@@ -202,7 +196,7 @@ def deploy_create(
             min_requests=defaults.min_requests if min_requests is None else min_requests,
         )
     key_file = None if api_key_file is None else str(Path(api_key_file).absolute())
-    with _client() as client:
+    with cli_client() as client:
         created = client.create_deployment(
             name,
             model,
@@ -253,7 +247,7 @@ def deploy_status(
 ) -> None:
     """The plan (versions, weights), the process (state, restarts) and live per-version
     statistics from the running server, with the latest events."""
-    with _client() as client:
+    with cli_client() as client:
         deployment = client.get_deployment(name, project=project)
         stats = client.deployment_stats(name, project=project)
         events = client.deployment_history(name, project=project, limit=10)
@@ -308,7 +302,7 @@ def deploy_status(
 @deploy_app.command("list")
 def deploy_list(project: ProjectOption = "default", json_output: JsonOption = False) -> None:
     """The project's deployments."""
-    with _client() as client:
+    with cli_client() as client:
         found = client.list_deployments(project)
     if json_output:
         emit_json({"deployments": [d.to_json() for d in found]})
@@ -350,7 +344,7 @@ def deploy_rollout(
     json_output: JsonOption = False,
 ) -> None:
     """Roll VERSION out as a canary (--canary N) or as a shadow (--shadow)."""
-    with _client() as client:
+    with cli_client() as client:
         changed = client.rollout_deployment(
             name, version, canary=canary, shadow=shadow, project=project
         )
@@ -368,7 +362,7 @@ def deploy_promote(
     json_output: JsonOption = False,
 ) -> None:
     """Make the canary the stable version at 100 %."""
-    with _client() as client:
+    with cli_client() as client:
         changed = client.promote_deployment(name, project=project)
         done = f"version {changed.plan.stable} is the stable version of {name}"
         _confirm(client, changed, timeout, json_output, done)
@@ -382,7 +376,7 @@ def deploy_rollback(
     json_output: JsonOption = False,
 ) -> None:
     """Send every request to the stable version now (canary and shadow dropped)."""
-    with _client() as client:
+    with cli_client() as client:
         changed = client.rollback_deployment(name, project=project)
         done = f"rolled {name} back to version {changed.plan.stable}"
         _confirm(client, changed, timeout, json_output, done)
@@ -393,7 +387,7 @@ def deploy_stop(
     name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """Stop the server gracefully (in-flight requests finish) and its supervisor."""
-    with _client() as client:
+    with cli_client() as client:
         stopped = client.stop_deployment(name, project=project)
     if json_output:
         emit_json(stopped.to_json())
@@ -409,7 +403,7 @@ def deploy_start(
     json_output: JsonOption = False,
 ) -> None:
     """Start a stopped or failed deployment's supervised server again."""
-    with _client() as client:
+    with cli_client() as client:
         started = client.start_deployment(name, project=project)
         _confirm(client, started, timeout, json_output, f"started {name}")
 
@@ -436,7 +430,7 @@ def deploy_logs(
 ) -> None:
     """The deployment's history (every change, restart and automatic rollback), then the last
     lines of its server's log."""
-    with _client() as client:
+    with cli_client() as client:
         events = client.deployment_history(name, project=project, limit=100)
         shown = client.deployment_log(name, lines=lines, project=project)
         if json_output:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..platform import Platform
     from ..security import Actor
     from ..settings import Settings
@@ -21,6 +22,14 @@ def cli_settings() -> Settings:
     from ..settings import load_settings
 
     return load_settings()
+
+
+def cli_client() -> Client:
+    """A ``Client`` on the CLI's settings: the platform in-process, or the server of
+    ``MLSTEWARD_SERVER_URL``."""
+    from ..client import Client
+
+    return Client(cli_settings())
 
 
 def operator() -> Actor:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._local import cli_client
 from ._output import emit_json, format_time, print_message, print_success, print_table
 
 if TYPE_CHECKING:
-    from ..client import Client
     from ..monitoring import Monitor, MonitorResult
 
 monitor_app = typer.Typer(
@@ -43,13 +43,6 @@ _SHOWN_METRICS = (
     "quality.mae",
     "fairness.demographic_parity_ratio",
 )
-
-
-def _client() -> Client:
-    from ..client import Client
-    from ._local import cli_settings
-
-    return Client(cli_settings())
 
 
 def _reference(text: str) -> dict[str, Any]:
@@ -197,7 +190,7 @@ def monitor_create(
     fairness = None
     if sensitive is not None:
         fairness = {"sensitive": sensitive, "favourable": _value(favourable), "min_rows": min_rows}
-    with _client() as client:
+    with cli_client() as client:
         created = client.create_monitor(
             name,
             project=project,
@@ -223,7 +216,7 @@ def monitor_create(
 @monitor_app.command("list")
 def monitor_list(project: ProjectOption = "default", json_output: JsonOption = False) -> None:
     """The project's monitors."""
-    with _client() as client:
+    with cli_client() as client:
         found = client.list_monitors(project)
     if json_output:
         emit_json({"monitors": [m.to_json() for m in found]})
@@ -241,7 +234,7 @@ def monitor_show(
     name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """A monitor and its latest results."""
-    with _client() as client:
+    with cli_client() as client:
         monitor = client.get_monitor(name, project=project)
         results = client.monitor_results(name, project=project, limit=10)
     if json_output:
@@ -273,7 +266,7 @@ def monitor_results(
     json_output: JsonOption = False,
 ) -> None:
     """The monitor's results per window, oldest first."""
-    with _client() as client:
+    with cli_client() as client:
         results = client.monitor_results(
             name,
             project=project,
@@ -300,7 +293,7 @@ def monitor_evaluate(
     json_output: JsonOption = False,
 ) -> None:
     """Evaluate one window now, replacing its result."""
-    with _client() as client:
+    with cli_client() as client:
         result = client.evaluate_monitor(name, project=project, at=_time(at, "at"))
     if json_output:
         emit_json(result.to_json())
@@ -316,7 +309,7 @@ def monitor_delete(
     name: NameArg, project: ProjectOption = "default", json_output: JsonOption = False
 ) -> None:
     """Delete a monitor and its results."""
-    with _client() as client:
+    with cli_client() as client:
         client.delete_monitor(name, project=project)
     if json_output:
         emit_json({"deleted": name, "project": project})
@@ -383,7 +376,7 @@ def monitor_report(
     html_path = output if output is not None else Path(f"{name}-report.html")
     if json_file is not None and json_file.resolve() == html_path.resolve():
         raise InvalidArgument("--json-output must be another file than --output")
-    with _client() as client:
+    with cli_client() as client:
         report = client.monitor_report(
             name,
             project=project,

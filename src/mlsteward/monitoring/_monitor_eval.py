@@ -270,12 +270,21 @@ def evaluate_window(
         report["drift"] = drift.to_json()
     except StewardError as exc:
         errors["drift"] = exc.message
-    if monitor.reference["kind"] == "windows":
-        _multivariate(platform, monitor, project_id, windows, metrics, report, errors)
-    if monitor.quality is not None or monitor.fairness is not None:
-        _rows_parts(
-            platform, monitor, project_id, windows, start, max(end, now), metrics, report, errors
-        )
+    multivariate = monitor.reference["kind"] == "windows"
+    with_rows = monitor.quality is not None or monitor.fairness is not None
+    if multivariate or with_rows:
+        try:  # the sampled rows, read once for every part that needs them
+            rows = _parquet_frames(platform, [str(w.rows_address) for w in windows])
+        except (OSError, ValueError, StewardError) as exc:
+            errors["rows"] = f"the sampled rows could not be read: {exc}"[:500]
+        else:
+            if multivariate:
+                _multivariate(platform, monitor, project_id, windows, rows, metrics, report, errors)
+            if with_rows:
+                _rows_parts(
+                    platform, monitor, project_id, rows, start, max(end, now), metrics, report,
+                    errors,
+                )  # fmt: skip
     if errors:
         report["errors"] = errors
     status = ResultStatus.ERROR if errors else ResultStatus.OK
@@ -287,6 +296,7 @@ def _multivariate(
     monitor: Monitor,
     project_id: str,
     windows: list[Any],
+    current: pd.DataFrame,
     metrics: dict[str, float],
     report: dict[str, Any],
     errors: dict[str, str],
@@ -303,7 +313,6 @@ def _multivariate(
         until = dt.datetime.fromisoformat(reference["until"])
         earlier = _windows(platform, monitor, project_id, since, until)
         outputs = {str(c) for w in [*windows, *earlier] for c in (w.output_columns or [])}
-        current = _parquet_frames(platform, [str(w.rows_address) for w in windows])
         past = _parquet_frames(platform, [str(w.rows_address) for w in earlier])
         columns = [
             str(c)
@@ -335,18 +344,13 @@ def _rows_parts(
     platform: Platform,
     monitor: Monitor,
     project_id: str,
-    windows: list[Any],
+    rows: pd.DataFrame,
     start: dt.datetime,
     until: dt.datetime,
     metrics: dict[str, float],
     report: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
-    try:
-        rows = _parquet_frames(platform, [str(w.rows_address) for w in windows])
-    except (OSError, ValueError, StewardError) as exc:
-        errors["rows"] = f"the sampled rows could not be read: {exc}"[:500]
-        return
     frame = rows
     labelled = False
     if monitor.quality is not None:
