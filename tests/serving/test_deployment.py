@@ -599,7 +599,8 @@ def test_deployment_stats_describe_every_version(folders: dict[str, Path]) -> No
         assert series["step_seconds"] == 1
         assert len(series["versions"]["1"]["requests"]) == 300
         assert sum(series["versions"]["1"]["requests"]) == one["requests"]
-        assert series["versions"]["1"]["p99_ms"][-1] is not None or one["requests"] == 0
+        # the requests may have ended a second ago: some second of the series has a p99
+        assert any(p is not None for p in series["versions"]["1"]["p99_ms"]) or not one["requests"]
         assert series["start"] <= time.time() < series["start"] + 301
         assert stats["shadow"]["version"] == "0"
         assert stats["auto_rollbacks"] == []
