@@ -31,8 +31,10 @@ def test_a_package_server_logs_to_a_folder_with_masked_columns(
     x, _ = iris_frame()
     args = (
         str(path), "--trusted-key", str(pem), "--prediction-log", str(logs),
-        "--log-sample-rate", "1", "--mask-column", SEPAL,
+        "--log-sample-rate", "1", "--mask-column", SEPAL, "--log-window", "86400",
     )  # fmt: skip
+    # A day-long window: the predictions and the feedback sent a moment later fall in one window
+    # (with the default 60 s, a test that straddles a minute boundary would see two).
     with _serving(*args, home=tmp_path) as (url, process):
         answer = httpx.post(
             f"{url}/v1/models/iris/predict", json={"records": x.head(6).to_dict("records")}
