@@ -35,7 +35,7 @@ def _stats() -> Any:
         from scipy import stats  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtra(
-            "the KS and chi-squared drift tests need SciPy: pip install scipy"
+            "the KS and chi-squared drift tests need SciPy: pip install 'mlsteward[data]'"
         ) from exc
     return stats
 
