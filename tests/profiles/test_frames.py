@@ -87,6 +87,34 @@ def test_pandas_polars_and_arrow_inputs_give_the_same_profile() -> None:
             raise AssertionError(name) from exc
 
 
+def test_a_pandas_frame_longer_than_a_slice_profiles_as_arrow_does() -> None:
+    # pandas columns go to Arrow slice by slice (262,144 rows): 600,000 rows cross two seams.
+    data = _data(600_000)
+    frame = pd.DataFrame(data).assign(
+        cat=lambda f: f["cat"].astype("category"), n=lambda f: f["n"].astype("Int64")
+    )
+    from_pandas = _fingerprint(profile_frame(frame, pii_columns=["email"]))
+    from_arrow = _fingerprint(profile_frame(pa.table(data), pii_columns=["email"]))
+    assert from_pandas["row_count"] == 600_000
+    assert from_pandas["x"]["null_count"] == len([v for v in data["x"] if v is None])
+    # Nearly every value of "big" is distinct: its frequent items are within the sketch's error
+    # bound either way, but which of the ties surface depends on where the batches split.
+    for fingerprint in (from_pandas, from_arrow):
+        fingerprint["big"].pop("frequent")
+    _close_means(from_pandas, from_arrow)
+
+
+def test_a_column_arrow_cannot_type_in_a_later_slice_is_counted_once() -> None:
+    # Python ints that Arrow takes until one beyond 64 bits, 300,000 rows in: the column is
+    # profiled value by value instead (as when Arrow refuses its first slice), and no slice
+    # that did fit is counted twice.
+    values = [*range(300_000), 2**70, 5]
+    profile = profile_frame(pd.DataFrame({"n": pd.Series(values, dtype=object)}))
+    column = profile.columns["n"]
+    assert (column.count, column.null_count) == (300_002, 0)
+    assert sum(column.type_counts.values()) == 300_002
+
+
 def test_polars_categorical_and_string_view_columns() -> None:
     frame = pl.DataFrame({"c": ["a", "b", "a", None]}).with_columns(
         pl.col("c").cast(pl.Categorical).alias("cat")
