@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlsteward.monitoring import PredictionWindow, record_prediction_window
+from mlsteward.monitoring._serving_stats import ServingStats
 from mlsteward.platform import Platform
 from mlsteward.profiles import profile_frame
 from mlsteward.registry import ModelFile, register_model_version
@@ -75,9 +76,12 @@ def record_window(
     deployment: str | None = None,
     seconds: int = 60,
     prefix: str = "p",
+    serving: ServingStats | None = None,
+    source: str = "test",
 ) -> PredictionWindow:
     """Record one window of ``frame``'s rows (all sampled, ids ``<prefix><i>``) predicted
-    ``predictions``, with feedback ``labels`` (prediction id -> label, sent as JSON)."""
+    ``predictions``, with feedback ``labels`` (prediction id -> label, sent as JSON) and the
+    ``serving`` statistics of server process ``source``."""
     both = frame.assign(prediction=predictions)
     ids = [f"{prefix}{i}" for i in range(len(frame))]
     profile = json.dumps(profile_frame(both).to_dict()).encode()
@@ -104,5 +108,5 @@ def record_window(
         platform, SYSTEM, "default", model_name=model, model_version=version,
         start=start, end=start + dt.timedelta(seconds=seconds), rows=len(frame),
         sampled_rows=len(frame), feedback_labels=len(given), output_columns=["prediction"],
-        source="test", deployment=deployment, **addresses,
+        source=source, deployment=deployment, serving=serving, **addresses,
     )  # fmt: skip

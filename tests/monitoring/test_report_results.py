@@ -92,3 +92,53 @@ def test_a_malformed_result_is_refused(platform: Platform) -> None:
         ReportWindow.from_result(broken)
     with pytest.raises(InvalidArgument, match="the result's report must be a JSON object"):
         ReportWindow.from_result(dataclasses.replace(result, report=None))  # type: ignore[arg-type]
+
+
+def test_the_report_charts_the_serving_health_of_the_windows(platform: Platform) -> None:
+    from mlsteward.monitoring._serving_stats import ServingStats
+
+    register_model(platform, training=inputs(1000, 0))
+    create_monitor(
+        platform, SYSTEM, "default", "h", model_name="fraud", model_version=1, window_seconds=60
+    )
+    first, second = ServingStats(), ServingStats()
+    for i in range(120):
+        first.observe(0.004, 200)
+        second.observe(0.02 if i < 100 else 0.5, 503 if i % 10 == 0 else 200)
+    record_window(platform, START, inputs(300, 1), np.zeros(300, int), serving=first)
+    record_window(
+        platform, START + MINUTE, inputs(300, 2), np.zeros(300, int), serving=second, prefix="q"
+    )
+    results = [
+        evaluate_monitor(platform, SYSTEM, "default", "h", START + minute * MINUTE)
+        for minute in range(2)
+    ]
+    windows = [ReportWindow.from_result(r) for r in results]
+    report = MonitoringReport("fraud", {"monitor": "h"}, START, windows, [])
+
+    figures = [w["infra"] for w in report.to_json()["windows"]]
+    assert [f["requests"] for f in figures] == [120.0, 120.0]
+    assert [f["error_rate"] for f in figures] == [0.0, pytest.approx(12 / 120)]
+    p50 = second.percentile(50)
+    p99 = second.percentile(99)
+    assert p50 is not None
+    assert p99 is not None
+    assert figures[1]["latency_p50_ms"] == pytest.approx(p50 * 1000)
+    assert figures[1]["latency_p99_ms"] == pytest.approx(p99 * 1000)
+    assert 20 <= figures[1]["latency_p50_ms"] < 23
+    assert 500 <= figures[1]["latency_p99_ms"] < 562
+
+    page = render_report_html(report)
+    infra = page[page.index('id="infra"') :]
+    assert 'aria-label="latency percentiles per window (ms)"' in infra
+    latency = infra[infra.index('aria-label="latency percentiles') :]
+    latency = latency[: latency.index("</svg>")]
+    assert latency.count('<polyline class="line') == 3  # p50, p95 and p99 over two windows
+    assert 'aria-label="requests per second per window"' in infra
+    assert 'aria-label="error rate per window"' in infra
+    latest = infra[infra.index('id="infra-latest"') : infra.index("</table>")]
+    assert f'<th scope="row">latency p50</th><td>{p50 * 1000:.4g} ms</td>' in latest
+    assert f'<th scope="row">latency p99</th><td>{p99 * 1000:.4g} ms</td>' in latest
+    assert '<th scope="row">requests/s</th><td>2</td>' in latest  # 120 in 60 s
+    assert '<th scope="row">error rate (5xx)</th><td>10.00%</td>' in latest
+    assert MonitoringReport.from_json(report.to_json()) == report

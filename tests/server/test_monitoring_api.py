@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mlsteward.monitoring._serving_stats import ServingStats
 from mlsteward.security import SYSTEM, add_member, create_project, list_audit_events
 from mlsteward.server import API_PREFIX
 
@@ -109,7 +110,32 @@ def test_a_recorded_window_lists_back_with_the_same_fields(
     ]
 
 
+def _serving() -> dict[str, Any]:
+    stats = ServingStats()
+    for seconds, status in ((0.003, 200), (0.04, 404), (1.2, 500)):
+        stats.observe(seconds, status)
+    return stats.to_json()
+
+
+def test_a_window_with_serving_statistics_lists_them_back(http: TestClient, team: Team) -> None:
+    serving = _serving()
+    answer = http.post(team.base, json=_body(http, team, serving=serving), headers=team.editor)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["serving"] == serving
+    (listed,) = http.get(team.base, headers=team.viewer).json()["prediction_windows"]
+    assert listed["serving"] == serving
+    assert ServingStats.from_json(listed["serving"]).percentile(99) == pytest.approx(1.2, rel=0.13)
+
+
 BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
+    ("serving-a-list", {"serving": [1]}, "serving"),
+    ("serving-unknown-key", {"serving": {**_serving(), "p99": 1}}, "serving has unknown keys"),
+    ("serving-negative", {"serving": {**_serving(), "errors": -1}}, "serving.errors must hold"),
+    (
+        "serving-short-buckets",
+        {"serving": {**_serving(), "latency_counts": [1, 2]}},
+        "serving.latency_counts must be a list",
+    ),
     ("malformed-start", {"start": "yesterday"}, "start must be an ISO 8601 time"),
     ("start-not-text", {"start": 5}, "start"),
     ("no-offset", {"end": "2026-11-29T12:01:00"}, "end must be a timezone-aware"),

@@ -109,6 +109,26 @@ def test_remote_errors_are_the_services_own(remote: Client, name: str) -> None:
         remote.get_monitor("a/b")
 
 
+def test_the_remote_client_creates_a_dataset_monitor(
+    remote: Client, shared_api: SharedApi, name: str
+) -> None:
+    from mlsteward.data import log_table_version
+
+    platform = shared_api.platform
+    log_table_version(platform, SYSTEM, "default", f"{name}-data", inputs(200, 0))
+    created = remote.create_monitor(name, dataset=f"{name}-data", window_seconds=3600)
+    assert created == get_monitor(platform, SYSTEM, "default", name)
+    assert created.dataset == f"{name}-data"
+    assert created.reference == {"kind": "dataset", "name": f"{name}-data", "version": 1}
+    with pytest.raises(NotFound, match="no dataset named 'ghost'"):
+        remote.create_monitor("other", dataset="ghost")
+    with pytest.raises(InvalidArgument, match="exactly one of deployment, model_name and"):
+        remote.create_monitor("other", dataset=f"{name}-data", model_name="fraud")
+    with pytest.raises(InvalidArgument, match="quality is for monitors of predictions"):
+        remote.update_monitor(name, quality={"task": "regression"})
+    remote.delete_monitor(name)
+
+
 BAD_BODIES: list[tuple[str, dict[str, Any], int, str]] = [
     ("unknown-field", {"colour": "red"}, 400, "colour"),
     ("window-a-string", {"window_seconds": "300"}, 400, "window_seconds"),

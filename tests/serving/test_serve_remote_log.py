@@ -129,6 +129,8 @@ def test_windows_reach_the_remote_platform_with_their_rows(
     assert (window.model_version, window.rows, window.sampled_rows) == ("1", 9, 9)
     assert window.created_by == "shipper"
     assert window.end > window.start
+    assert window.serving is not None  # the one request answered; the warm-up is not counted
+    assert (window.serving.requests, window.serving.errors) == (1, 0)
     rows = pq.read_table(io.BytesIO(remote.platform.blobs.get_bytes(window.rows_address)))
     frame = rows.to_pandas()
     assert len(frame["prediction_id"].unique()) == 9

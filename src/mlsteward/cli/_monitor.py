@@ -1,5 +1,5 @@
-"""``mlsteward monitor``: monitors of deployments and models: create, list, show, results,
-evaluate, report, delete.
+"""``mlsteward monitor``: monitors of deployments, models and table datasets: create, list,
+show, results, evaluate, report, delete.
 
 Commands go through ``Client``: on the local platform (as ``local-admin``) or, with
 ``MLSTEWARD_SERVER_URL``, through the platform server, whose scheduler evaluates the windows
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 monitor_app = typer.Typer(
     name="monitor",
     help="Monitors: drift, quality, fairness and counts of a deployment's or a model's "
-    "predictions, per window.",
+    "predictions, or drift of a table dataset's new versions, per window.",
     no_args_is_help=True,
 )
 
@@ -96,6 +96,8 @@ def _time(text: str | None, option: str) -> dt.datetime | None:
 
 
 def _stream(monitor: Monitor) -> str:
+    if monitor.dataset is not None:
+        return f"dataset {monitor.dataset}"
     if monitor.deployment is not None:
         return f"deployment {monitor.deployment}"
     version = f" v{monitor.model_version}" if monitor.model_version else ""
@@ -138,14 +140,19 @@ def monitor_create(
     version: Annotated[
         str | None, typer.Option("--version", help="Only this version of --model.")
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Watch the new versions of this table dataset."),
+    ] = None,
     reference: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--reference",
-            help="training (the version's training profile), dataset:NAME@VERSION or "
-            "windows:SINCE/UNTIL.",
+            help="training (the version's training profile; the default for --deployment "
+            "and --model), dataset:NAME@VERSION (the default for --dataset: its version 1) "
+            "or windows:SINCE/UNTIL.",
         ),
-    ] = "training",
+    ] = None,
     window_seconds: Annotated[
         int, typer.Option("--window-seconds", help="Evaluation window (at least 60 s).")
     ] = 300,
@@ -179,7 +186,8 @@ def monitor_create(
     project: ProjectOption = "default",
     json_output: JsonOption = False,
 ) -> None:
-    """Create a monitor of a deployment (--deployment) or of a model (--model [--version])."""
+    """Create a monitor of a deployment (--deployment), of a model (--model [--version]) or
+    of a table dataset's versions (--dataset)."""
     quality = None
     if quality_task is not None:
         quality = {
@@ -197,7 +205,8 @@ def monitor_create(
             deployment=deployment,
             model_name=model,
             model_version=version,
-            reference=_reference(reference),
+            dataset=dataset,
+            reference=None if reference is None else _reference(reference),
             window_seconds=window_seconds,
             drift_options=_json_object(drift_options, "--drift-options"),
             quality=quality,

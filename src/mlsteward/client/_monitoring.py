@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..blobs import BlobInfo
     from ..monitoring import PredictionWindow
+    from ..monitoring._serving_stats import ServingStats
     from ..platform import Platform
     from ..security import Actor
     from ._backend import Backend
@@ -104,10 +105,12 @@ class MonitoringMethods:
         output_columns: Sequence[str] = (),
         source: str = "unknown",
         deployment: str | None = None,
+        serving: ServingStats | None = None,
     ) -> PredictionWindow:
         """Record a window of predictions whose three files are stored (project editors;
-        see ``mlsteward.monitoring.record_prediction_window``). ``InvalidArgument`` for a
-        malformed field, an end not after the start or an address the platform lacks."""
+        see ``mlsteward.monitoring.record_prediction_window``; ``serving``: the window's
+        serving statistics). ``InvalidArgument`` for a malformed field, an end not after the
+        start or an address the platform lacks."""
         project = _project(project)
         remote = self._remote_monitoring()
         if remote is not None:
@@ -128,6 +131,8 @@ class MonitoringMethods:
                 "source": source,
                 "deployment": deployment,
             }
+            if serving is not None:
+                body["serving"] = serving.to_json()
             return remote._one(_window, "POST", _path(project), json=body)
         from ..monitoring import record_prediction_window
 
@@ -149,6 +154,7 @@ class MonitoringMethods:
             output_columns=output_columns,
             source=source,
             deployment=deployment,
+            serving=serving,
         )
 
     def list_prediction_windows(

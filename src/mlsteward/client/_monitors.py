@@ -89,6 +89,7 @@ class MonitorMethods:
         deployment: str | None = None,
         model_name: str | None = None,
         model_version: str | int | None = None,
+        dataset: str | None = None,
         reference: dict[str, Any] | None = None,
         window_seconds: int = 300,
         drift_options: DriftOptions | dict[str, Any] | None = None,
@@ -96,8 +97,8 @@ class MonitorMethods:
         fairness: dict[str, Any] | None = None,
         enabled: bool = True,
     ) -> Monitor:
-        """A monitor of a ``deployment``'s predictions or a registered model's (see
-        ``mlsteward.monitoring.create_monitor``; maintainers)."""
+        """A monitor of a ``deployment``'s predictions, a registered model's or the versions
+        of a table ``dataset`` (see ``mlsteward.monitoring.create_monitor``; maintainers)."""
         remote = self._remote_monitors()
         if remote is not None:
             body = {
@@ -105,6 +106,7 @@ class MonitorMethods:
                 "deployment": deployment,
                 "model_name": model_name,
                 "model_version": None if model_version is None else str(model_version),
+                "dataset": dataset,
                 "reference": reference,
                 "window_seconds": window_seconds,
                 "drift_options": _wire_options(drift_options),
@@ -124,6 +126,7 @@ class MonitorMethods:
             deployment=deployment,
             model_name=model_name,
             model_version=model_version,
+            dataset=dataset,
             reference=reference,
             window_seconds=window_seconds,
             drift_options=drift_options,

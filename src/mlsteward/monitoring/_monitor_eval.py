@@ -2,15 +2,21 @@
 compared with the monitor's reference.
 
 * infra: counts from the window rows (prediction windows, sources, rows, sampled rows,
-  feedback labels) and the throughput (rows per second of the window);
+  feedback labels) and the throughput (rows per second of the window); from the windows'
+  serving statistics, when they carry them, requests, errors, error rate and latency
+  percentiles;
 * drift: the profiles of the prediction windows merged (inputs and outputs) and compared with
-  the reference profile (:func:`compare_profiles` with the monitor's drift options); with a
-  ``windows`` reference also the multivariate detector (:func:`domain_classifier_drift`) on
-  the sampled input rows of both periods;
+  the reference profile (:func:`compare_profiles` with the monitor's drift options), and the
+  multivariate detector (:func:`domain_classifier_drift`) on the sampled input rows against
+  the reference's rows (a ``windows`` reference's sampled rows, or a sample of a dataset
+  version's table: ``_monitor_datasets``);
 * quality (when configured): the sampled rows joined with the feedback labels of every window
   of the stream recorded from the window's start to now (labels come later than their
   predictions);
 * fairness (when configured): the sampled rows (and their labels, with quality on).
+
+A dataset stream's window holds the table versions created in it instead (``infra.versions``
+and ``infra.rows``, drift and the multivariate detector only).
 
 Each part that cannot be computed is named in ``report["errors"]`` and makes the status
 ``error``; the others' metrics are kept. No prediction window or no row: ``no_data``.
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidArgument, StewardError
+from ._monitor_datasets import stream_versions, versions_infra
 from ._monitor_model import ResultStatus, drift_options_from_json
 from ._monitor_sources import dataset_profile, read_profile, stream_windows, training_profile
 
@@ -74,15 +81,27 @@ def _plain(value: Any) -> Any:
 def _windows(
     platform: Platform, monitor: Monitor, project_id: str, since: Any, until: Any
 ) -> list[Any]:
+    """The stream's prediction windows that start in ``[since, until)`` or, for a dataset
+    stream, its table versions created then (both have a ``profile_address``)."""
+    if monitor.dataset is not None:
+        query = stream_versions(monitor, project_id, since, until)
+    else:
+        query = stream_windows(monitor, project_id, since, until)
     with platform.db.read() as conn:
-        return list(
-            conn.execute(stream_windows(monitor, project_id, since, until).limit(MAX_WINDOWS))
-        )
+        return list(conn.execute(query.limit(MAX_WINDOWS)))
 
 
 def _infra(windows: list[Any], seconds: float) -> dict[str, float]:
+    """The counts of the windows and, when at least one carries serving statistics, the
+    infrastructure health of their merged statistics (every process and replica): requests,
+    5xx ``errors``, 4xx ``client_errors``, ``error_rate`` (5xx / requests),
+    ``requests_per_second`` (over the monitor window, ``seconds``) and the latency p50, p95 and
+    p99 in milliseconds (the upper bound of the histogram bucket holding the percentile: never
+    below the true value, at most 12 % above; see ``ServingStats.percentile``)."""
+    from ._serving_stats import ServingStats
+
     rows = sum(int(w.rows) for w in windows)
-    return {
+    metrics = {
         "infra.windows": float(len(windows)),
         "infra.sources": float(len({w.source for w in windows})),
         "infra.rows": float(rows),
@@ -90,6 +109,25 @@ def _infra(windows: list[Any], seconds: float) -> dict[str, float]:
         "infra.feedback_labels": float(sum(int(w.feedback_labels) for w in windows)),
         "infra.rows_per_second": rows / seconds,
     }
+    merged: ServingStats | None = None
+    for window in windows:
+        if getattr(window, "serving", None) is None:
+            continue
+        part = ServingStats.from_json(window.serving)
+        merged = part if merged is None else merged.merge(part)
+    if merged is None:
+        return metrics
+    metrics["infra.requests"] = float(merged.requests)
+    metrics["infra.errors"] = float(merged.errors)
+    metrics["infra.client_errors"] = float(merged.client_errors)
+    metrics["infra.requests_per_second"] = merged.requests / seconds
+    if merged.requests:
+        metrics["infra.error_rate"] = merged.errors / merged.requests
+        for q in (50, 95, 99):
+            latency = merged.percentile(q)
+            assert latency is not None
+            metrics[f"infra.latency_p{q}_ms"] = round(latency * 1000, 6)
+    return metrics
 
 
 def _merged(platform: Platform, windows: list[Any]) -> DatasetProfile:
@@ -114,12 +152,22 @@ def _reference(
         since = dt.datetime.fromisoformat(reference["since"])
         until = dt.datetime.fromisoformat(reference["until"])
         found = _windows(platform, monitor, project_id, since, until)
+        what = "prediction window" if monitor.dataset is None else "table version"
         if not found:
             raise InvalidArgument(
                 f"the reference period {reference['since']} to {reference['until']} holds no "
-                "prediction window of this monitor's stream"
+                f"{what} of this monitor's stream"
             )
-        return _merged(platform, found), {**reference, "windows": len(found)}
+        count = {"windows": len(found)} if monitor.dataset is None else {"versions": len(found)}
+        return _merged(platform, found), {**reference, **count}
+    model, number = _training_model(monitor, windows)
+    described = {"kind": "training", "model": model, "version": number}
+    return training_profile(platform, project_id, model, number), described
+
+
+def _training_model(monitor: Monitor, windows: list[Any]) -> tuple[str, int]:
+    """The model version whose training data a ``training`` reference means: the monitor's
+    version, else the one that served most rows of the window."""
     rows: Counter[tuple[str, str]] = Counter()
     for window in windows:
         rows[(str(window.model_name), str(window.model_version))] += int(window.rows) or 1
@@ -132,8 +180,7 @@ def _reference(
         raise InvalidArgument(
             f"model version {version[:40]!r} of the windows is not a registered version number"
         ) from None
-    described = {"kind": "training", "model": model, "version": number}
-    return training_profile(platform, project_id, model, number), described
+    return model, number
 
 
 def _drift_metrics(report: DriftReport) -> dict[str, float]:
@@ -250,12 +297,18 @@ def evaluate_window(
     end: dt.datetime,
     now: dt.datetime,
 ) -> Evaluation:
-    """Evaluate the monitor on the prediction windows that start in ``[start, end)``.
+    """Evaluate the monitor on the prediction windows that start in ``[start, end)`` (a
+    dataset stream: on the table versions created then; ``report["versions"]`` lists them).
 
     Never raises for the data: a part that fails is reported (``report["errors"]``)."""
     windows = _windows(platform, monitor, project_id, start, end)
-    metrics = _infra(windows, (end - start).total_seconds())
-    report: dict[str, Any] = {"windows": [str(w.id) for w in windows]}
+    report: dict[str, Any]
+    if monitor.dataset is not None:
+        metrics = versions_infra(windows)
+        report = {"versions": [int(w.version) for w in windows]}
+    else:
+        metrics = _infra(windows, (end - start).total_seconds())
+        report = {"windows": [str(w.id) for w in windows]}
     if not windows or metrics["infra.rows"] == 0:
         return Evaluation(ResultStatus.NO_DATA, metrics, report)
     errors: dict[str, str] = {}
@@ -270,16 +323,16 @@ def evaluate_window(
         report["drift"] = drift.to_json()
     except StewardError as exc:
         errors["drift"] = exc.message
-    multivariate = monitor.reference["kind"] == "windows"
     with_rows = monitor.quality is not None or monitor.fairness is not None
-    if multivariate or with_rows:
+    if monitor.dataset is not None:  # its rows are sampled from the versions' tables
+        _multivariate(platform, monitor, project_id, windows, None, metrics, report, errors)
+    else:
         try:  # the sampled rows, read once for every part that needs them
             rows = _parquet_frames(platform, [str(w.rows_address) for w in windows])
         except (OSError, ValueError, StewardError) as exc:
             errors["rows"] = f"the sampled rows could not be read: {exc}"[:500]
         else:
-            if multivariate:
-                _multivariate(platform, monitor, project_id, windows, rows, metrics, report, errors)
+            _multivariate(platform, monitor, project_id, windows, rows, metrics, report, errors)
             if with_rows:
                 _rows_parts(
                     platform, monitor, project_id, rows, start, max(end, now), metrics, report,
@@ -296,39 +349,59 @@ def _multivariate(
     monitor: Monitor,
     project_id: str,
     windows: list[Any],
-    current: pd.DataFrame,
+    current: pd.DataFrame | None,
     metrics: dict[str, float],
     report: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
-    """The domain classifier on the sampled input rows of the window against those of the
-    reference period (a ``windows`` reference: the only one whose rows the platform keeps).
-    Too few sampled rows on a side, or no scikit-learn, skip it with the reason."""
+    """The domain classifier on the input rows of the window (``current``: the windows'
+    sampled rows; None for a dataset stream, whose versions' tables are sampled) against rows
+    of the reference: the sampled rows of a ``windows`` reference's period (for a dataset
+    stream, samples of the versions created then), a sample of a ``dataset`` reference's
+    table, or for ``training`` of the dataset versions the lineage graph links to the model
+    version as its training data (``_monitor_datasets``). Too few rows on a side, no input
+    column in common, training data outside the lineage graph or no scikit-learn skip it with
+    the reason."""
     from ..errors import MissingExtra
     from ._domain_classifier import MIN_ROWS_PER_SIDE, domain_classifier_drift
+    from ._monitor_datasets import NO_COMMON_COLUMN, DetectorSkipped, table_sides
 
     reference = monitor.reference
     try:
-        since = dt.datetime.fromisoformat(reference["since"])
-        until = dt.datetime.fromisoformat(reference["until"])
-        earlier = _windows(platform, monitor, project_id, since, until)
-        outputs = {str(c) for w in [*windows, *earlier] for c in (w.output_columns or [])}
-        past = _parquet_frames(platform, [str(w.rows_address) for w in earlier])
-        columns = [
-            str(c)
-            for c in past.columns
-            if c in current.columns and c not in outputs and c != "prediction_id"
-            and not str(c).startswith("score.")
-        ]  # fmt: skip
+        if current is not None:
+            outputs = {str(c) for w in windows for c in (w.output_columns or [])}
+            inputs = [
+                str(c) for c in current.columns
+                if str(c) not in outputs and c != "prediction_id"
+                and not str(c).startswith("score.")
+            ]  # fmt: skip
+        if current is not None and reference["kind"] == "windows":
+            since = dt.datetime.fromisoformat(reference["since"])
+            until = dt.datetime.fromisoformat(reference["until"])
+            earlier = _windows(platform, monitor, project_id, since, until)
+            outputs |= {str(c) for w in earlier for c in (w.output_columns or [])}
+            past = _parquet_frames(platform, [str(w.rows_address) for w in earlier])
+            columns = [c for c in inputs if c in past.columns and c not in outputs]
+        else:
+            training = (
+                _training_model(monitor, windows) if reference["kind"] == "training" else None
+            )
+            past, current, columns = table_sides(
+                platform, monitor, project_id, windows, current,
+                inputs if current is not None else [], training,
+            )  # fmt: skip
         fewest = min(len(current), len(past))
         if fewest < MIN_ROWS_PER_SIDE or not columns:
             report["multivariate"] = {
                 "skipped": f"too few sampled rows ({fewest}; at least {MIN_ROWS_PER_SIDE} a side)"
                 if columns
-                else "the sampled rows have no input column in common"
+                else NO_COMMON_COLUMN
             }
             return
         found = domain_classifier_drift(past, current, columns=columns)
+    except DetectorSkipped as exc:
+        report["multivariate"] = {"skipped": str(exc)}
+        return
     except MissingExtra as exc:
         report["multivariate"] = {"skipped": exc.message}
         return

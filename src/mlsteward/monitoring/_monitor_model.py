@@ -4,10 +4,11 @@ options), shared by the service functions and the evaluator.
 
 The JSON forms are what the ``monitors`` table stores and the API sends:
 
-* reference: ``{"kind": "training"}`` (the served model version's training profile),
-  ``{"kind": "dataset", "name": ..., "version": N}`` (a table dataset version's profile) or
-  ``{"kind": "windows", "since": ISO, "until": ISO}`` (the stream's own prediction windows
-  that start in ``[since, until)``);
+* reference: ``{"kind": "training"}`` (the served model version's training profile; not
+  for a dataset stream), ``{"kind": "dataset", "name": ..., "version": N}`` (a table dataset
+  version's profile) or ``{"kind": "windows", "since": ISO, "until": ISO}`` (the stream's own
+  prediction windows that start in ``[since, until)``, or for a dataset stream the versions
+  created then);
 * quality: ``{"task": "classification" | "regression", "positive_label": ...,
   "prediction_column": "prediction"}``;
 * fairness: ``{"sensitive": column, "favourable": value, "min_rows": 30}``.
@@ -264,9 +265,10 @@ def check_drift_options(options: object) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Monitor:
-    """A monitor: which prediction windows it watches (a ``deployment``'s, or a registered
-    model's, ``model_version`` optional), what they are compared with (``reference``), per
-    window of ``window_seconds`` (aligned on the Unix epoch, like prediction-log windows)."""
+    """A monitor: what it watches (a ``deployment``'s prediction windows, a registered
+    model's, ``model_version`` optional, or the versions of the table ``dataset``), what they
+    are compared with (``reference``), per window of ``window_seconds`` (aligned on the Unix
+    epoch, like prediction-log windows)."""
 
     id: MonitorId
     project: str
@@ -274,6 +276,7 @@ class Monitor:
     deployment: str | None
     model_name: str | None
     model_version: str | None
+    dataset: str | None
     reference: dict[str, Any]
     window_seconds: int
     drift_options: dict[str, Any]
@@ -299,6 +302,7 @@ class Monitor:
             "deployment": self.deployment,
             "model_name": self.model_name,
             "model_version": self.model_version,
+            "dataset": self.dataset,
             "reference": self.reference,
             "window_seconds": self.window_seconds,
             "drift_options": self.drift_options,
@@ -321,6 +325,7 @@ class Monitor:
             deployment=data["deployment"],
             model_name=data["model_name"],
             model_version=data["model_version"],
+            dataset=data.get("dataset"),
             reference=dict(data["reference"]),
             window_seconds=int(data["window_seconds"]),
             drift_options=dict(data["drift_options"]),

@@ -57,11 +57,14 @@ def _check_max_windows(value: object) -> int:
     return value
 
 
-def _reference_text(reference: dict[str, Any]) -> str:
-    """What the monitor compares with, in words (``reference`` as stored or as loaded)."""
+def _reference_text(reference: dict[str, Any], *, dataset: bool = False) -> str:
+    """What the monitor compares with, in words (``reference`` as stored or as loaded;
+    ``dataset``: the monitor watches a dataset's versions)."""
     kind = reference.get("kind")
     if kind == "dataset":
         return f"dataset {reference['name']} version {reference['version']}"
+    if kind == "windows" and dataset:
+        return f"table versions created from {reference['since']} to {reference['until']}"
     if kind == "windows":
         return f"prediction windows from {reference['since']} to {reference['until']}"
     if "model" in reference:
@@ -72,6 +75,8 @@ def _reference_text(reference: dict[str, Any]) -> str:
 def _stream_model(monitor: Monitor, windows: list[Any]) -> tuple[str | None, str | None]:
     """The model and version the report is about: the monitor's own, else the one that
     served most rows of the range's prediction windows."""
+    if monitor.dataset is not None:  # its windows are dataset versions: no model
+        return None, None
     served: Counter[tuple[str, str]] = Counter()
     for window in windows:
         served[(str(window.model_name), str(window.model_version))] += int(window.rows) or 1
@@ -206,10 +211,15 @@ def monitor_report(
         platform, monitor, project_row.id, low, high
     )
     model, version = _stream_model(monitor, stream)
-    for key, value in (("model", model), ("version", version), ("deployment", monitor.deployment)):
+    for key, value in (
+        ("model", model), ("version", version), ("deployment", monitor.deployment),
+        ("dataset", monitor.dataset),
+    ):  # fmt: skip
         if value is not None:
             subject[key] = value
-    subject["reference"] = _reference_text(described or monitor.reference)
+    subject["reference"] = _reference_text(
+        described or monitor.reference, dataset=monitor.dataset is not None
+    )
     if missing is not None:
         subject["distributions"] = missing
     return MonitoringReport(

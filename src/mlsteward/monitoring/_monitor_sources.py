@@ -1,6 +1,7 @@
 """Where a monitor's data comes from: the stream of prediction windows it watches and the
 profile it compares them with (a model version's training profile, a dataset version's
-profile, or the stream's own windows over a past period).
+profile, or the stream's own windows over a past period). A dataset stream's versions are
+in ``_monitor_datasets``.
 
 The ``check_*`` functions run in the caller's transaction when a monitor is saved, so an
 unknown deployment, model, version or dataset is refused before anything is written; the
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_sources",
     "dataset_profile",
+    "dataset_version_row",
     "read_profile",
     "stream_windows",
     "training_profile",
@@ -75,13 +77,21 @@ def check_sources(
     deployment: str | None,
     model_name: str | None,
     model_version: str | None,
+    dataset: str | None = None,
     reference: dict[str, Any],
 ) -> None:
     """Refuse a stream or reference that does not exist now: ``NotFound`` for an unknown
-    deployment, model, version or dataset version; ``InvalidArgument`` for a reference that
-    has no profile (a model version saved without ``training_data``, a dataset of files)."""
+    deployment, model, version, dataset or dataset version; ``InvalidArgument`` for a
+    reference that has no profile (a model version saved without ``training_data``, a
+    dataset of files) or a stream dataset of files."""
     version: int | None = None
-    if deployment is not None:
+    files: list[Any] | None = None
+    model = ""
+    if dataset is not None:
+        from ._monitor_datasets import check_dataset_stream
+
+        check_dataset_stream(conn, project, dataset)
+    elif deployment is not None:
         row = _deployment_row(conn, project, deployment)
         model = str(row.model_name)
         version = int(row.plan["stable"])
@@ -93,7 +103,8 @@ def check_sources(
         from ..registry._models import fetch_model_row
 
         fetch_model_row(conn, project.id, model)
-    files = _version_files(conn, project.id, model, version) if version is not None else None
+    if version is not None:
+        files = _version_files(conn, project.id, model, version)
     if reference["kind"] == "training" and files is not None and not _has_training_profile(files):
         raise InvalidArgument(
             f"model {model!r} version {version} has no training profile to compare with: save "
@@ -102,10 +113,12 @@ def check_sources(
             details={"field": "reference"},
         )
     if reference["kind"] == "dataset":
-        _dataset_version_row(conn, project.id, reference["name"], reference["version"])
+        dataset_version_row(conn, project.id, reference["name"], reference["version"])
 
 
-def _dataset_version_row(conn: Connection, project_id: str, name: str, version: int) -> Any:
+def dataset_version_row(conn: Connection, project_id: str, name: str, version: int) -> Any:
+    """The row of table dataset version ``name@version``; ``NotFound``, or
+    ``InvalidArgument`` (field ``reference``) when it has no profile."""
     from ..data._datasets import fetch_dataset_row
     from ..data._versions import fetch_version_row
 
@@ -152,7 +165,7 @@ def training_profile(
 def dataset_profile(platform: Platform, project_id: str, name: str, version: int) -> DatasetProfile:
     """The profile of a table dataset version; ``NotFound`` / ``InvalidArgument``."""
     with platform.db.read() as conn:
-        row = _dataset_version_row(conn, project_id, name, version)
+        row = dataset_version_row(conn, project_id, name, version)
     return read_profile(platform, str(row.profile_address))
 
 

@@ -2,8 +2,9 @@
 
 Maintainers write, viewers read; every change is one transaction with its audit event. A
 monitor watches the prediction windows of a deployment, or of a registered model (optionally
-one version), and compares each evaluation window with a reference profile
-(``_monitor_model``); evaluation and its scheduling live in ``_monitor_runs``.
+one version), or the versions of a table dataset, and compares each evaluation window with a
+reference profile (``_monitor_model``); evaluation and its scheduling live in
+``_monitor_runs``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def monitor_from_row(row: Row[Any], project: str) -> Monitor:
         deployment=row.deployment,
         model_name=row.model_name,
         model_version=row.model_version,
+        dataset=row.dataset,
         reference=row.reference,
         window_seconds=row.window_seconds,
         drift_options=row.drift_options,
@@ -102,14 +104,28 @@ def fetch_monitor(conn: Connection, project: Project, name: str) -> Row[Any]:
 
 
 def _stream(
-    deployment: object, model_name: object, model_version: object
-) -> tuple[str | None, str | None, str | None]:
-    if (deployment is None) == (model_name is None):
+    deployment: object, model_name: object, model_version: object, dataset: object
+) -> tuple[str | None, str | None, str | None, str | None]:
+    if [deployment, model_name, dataset].count(None) != 2:
         raise InvalidArgument(
-            "a monitor watches either a deployment or a registered model: give exactly one "
-            "of deployment and model_name",
+            "a monitor watches a deployment, a registered model or a table dataset: give "
+            "exactly one of deployment, model_name and dataset",
             details={"field": "deployment"},
         )
+    if dataset is not None:
+        from ..data._model import check_dataset_name
+
+        try:
+            check_dataset_name(dataset)
+        except InvalidArgument as exc:
+            raise InvalidArgument(exc.message, details={"field": "dataset"}) from None
+        if model_version is not None:
+            raise InvalidArgument(
+                "model_version goes with model_name; a dataset monitor watches every new "
+                "version of the dataset",
+                details={"field": "model_version"},
+            )
+        return None, None, None, str(dataset)
     if deployment is not None:
         from ..deployments._model import check_deployment_name
 
@@ -120,7 +136,7 @@ def _stream(
                 "versions the deployment serves",
                 details={"field": "model_version"},
             )
-        return str(deployment), None, None
+        return str(deployment), None, None, None
     if not isinstance(model_name, str) or not 0 < len(model_name) <= 200:
         raise InvalidArgument(
             "model_name must be a registered model's name", details={"field": "model_name"}
@@ -131,7 +147,33 @@ def _stream(
                 "model_version must be a version number", details={"field": "model_version"}
             )
         model_version = str(model_version)
-    return None, model_name, model_version
+    return None, model_name, model_version, None
+
+
+def _dataset_stream_parts(
+    dataset: str | None,
+    reference: dict[str, Any],
+    quality: dict[str, Any] | None,
+    fairness: dict[str, Any] | None,
+) -> None:
+    """Refuse what a dataset stream cannot have: a training reference (no model), quality
+    and fairness (no predictions and labels)."""
+    if dataset is None:
+        return
+    if reference["kind"] == "training":
+        raise InvalidArgument(
+            f"a monitor of dataset {dataset!r} has no model, so no training profile: choose "
+            f'a dataset reference ({{"kind": "dataset", "name": {dataset!r}, "version": 1}}) '
+            "or a windows reference",
+            details={"field": "reference"},
+        )
+    for part, given in (("quality", quality), ("fairness", fairness)):
+        if given is not None:
+            raise InvalidArgument(
+                f"{part} is for monitors of predictions (a deployment or a model); a dataset "
+                "monitor compares drift only",
+                details={"field": part},
+            )
 
 
 def _flag(value: object, field: str) -> bool:
@@ -149,6 +191,7 @@ def create_monitor(
     deployment: str | None = None,
     model_name: str | None = None,
     model_version: str | int | None = None,
+    dataset: str | None = None,
     reference: dict[str, Any] | None = None,
     window_seconds: int = DEFAULT_WINDOW_SECONDS,
     drift_options: DriftOptions | dict[str, Any] | None = None,
@@ -156,19 +199,29 @@ def create_monitor(
     fairness: dict[str, Any] | None = None,
     enabled: bool = True,
 ) -> Monitor:
-    """A new monitor of a ``deployment``'s prediction windows, or of a registered model's
-    (``model_name``, ``model_version`` optional), evaluated per window of ``window_seconds``
-    (60 s to 31 days) against ``reference`` (default ``{"kind": "training"}``) (maintainers).
+    """A new monitor of a ``deployment``'s prediction windows, of a registered model's
+    (``model_name``, ``model_version`` optional) or of the versions of a table ``dataset``
+    (exactly one of the three), evaluated per window of ``window_seconds`` (60 s to 31 days)
+    against ``reference`` (default ``{"kind": "training"}``; for a dataset, its version 1)
+    (maintainers). A dataset monitor takes no training reference, quality or fairness.
 
-    ``NotFound`` for an unknown deployment, model, version or dataset version,
+    ``NotFound`` for an unknown deployment, model, version, dataset or dataset version,
     ``AlreadyExists`` for a taken name, ``InvalidArgument`` naming the field for anything
-    malformed or a reference without a profile; nothing is written then."""
+    malformed, a reference without a profile or a dataset of files; nothing is written
+    then."""
     check_monitor_name(name)
-    stream = _stream(deployment, model_name, model_version)
-    checked_reference = check_reference({"kind": "training"} if reference is None else reference)
+    stream = _stream(deployment, model_name, model_version, dataset)
+    if reference is None:
+        reference = (
+            {"kind": "training"}
+            if stream[3] is None
+            else {"kind": "dataset", "name": stream[3], "version": 1}
+        )
+    checked_reference = check_reference(reference)
     seconds = check_window_seconds(window_seconds)
     drift = check_drift_options(drift_options)
     quality_options, fairness_options = check_quality(quality), check_fairness(fairness)
+    _dataset_stream_parts(stream[3], checked_reference, quality_options, fairness_options)
     _flag(enabled, "enabled")
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
@@ -190,6 +243,7 @@ def create_monitor(
             deployment=stream[0],
             model_name=stream[1],
             model_version=stream[2],
+            dataset=stream[3],
             reference=checked_reference,
         )
         now = utcnow()
@@ -198,6 +252,7 @@ def create_monitor(
             "deployment": stream[0],
             "model_name": stream[1],
             "model_version": stream[2],
+            "dataset": stream[3],
             "reference": checked_reference,
             "window_seconds": seconds,
             "drift_options": drift,
@@ -287,6 +342,12 @@ def update_monitor(
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
         row = fetch_monitor(conn, project_row, name)
+        _dataset_stream_parts(
+            row.dataset,
+            changes.get("reference", row.reference),
+            changes.get("quality"),
+            changes.get("fairness"),
+        )
         if "reference" in changes:
             check_sources(
                 conn,
@@ -294,6 +355,7 @@ def update_monitor(
                 deployment=row.deployment,
                 model_name=row.model_name,
                 model_version=row.model_version,
+                dataset=row.dataset,
                 reference=changes["reference"],
             )
         conn.execute(

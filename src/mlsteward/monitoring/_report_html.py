@@ -294,14 +294,77 @@ def _fairness_section(report: MonitoringReport) -> str:
     )
 
 
+_LATENCY: Final = (("latency_p50_ms", "p50"), ("latency_p95_ms", "p95"), ("latency_p99_ms", "p99"))
+_HEALTH: Final = (
+    ("requests_per_second", "requests/s", "{:.4g}"),
+    ("error_rate", "error rate (5xx)", "{:.2%}"),
+    ("client_errors", "client errors (4xx)", "{:.0f}"),
+)
+
+
+def _health_charts(report: MonitoringReport) -> tuple[list[str], set[str]]:
+    """The serving health panels (latency p50/p95/p99 together, requests per second, error
+    rate) and a table of the latest window that has them; the figures they show."""
+    windows = report.windows
+    if not any(key in w.infra for w in windows for key, _ in _LATENCY):
+        return [], set()
+    starts = [w.start for w in windows]
+    legend = "".join(
+        f'<li><span class="swatch k{i}"></span>{text}</li>' for i, (_, text) in enumerate(_LATENCY)
+    )
+    latency = [
+        Series(text, [w.infra.get(key) for w in windows], f"s{i}")
+        for i, (key, text) in enumerate(_LATENCY)
+    ]
+    charts = [
+        _panel(
+            f'latency (ms) <ul class="legend">{legend}</ul>',
+            line_chart(latency, starts, label="latency percentiles per window (ms)"),
+        )
+    ]
+    for key, title, label, css in (
+        ("requests_per_second", "requests per second", "requests per second per window", "s3"),
+        ("error_rate", "error rate (5xx / requests)", "error rate per window", "s1"),
+    ):
+        if any(key in w.infra for w in windows):
+            series = Series(title, [w.infra.get(key) for w in windows], css)
+            charts.append(_panel(title, line_chart([series], starts, label=label)))
+    latest = next(
+        (w for w in reversed(windows) if any(w.infra.get(key) is not None for key, _ in _LATENCY)),
+        None,
+    )
+    shown = {key for key, _ in _LATENCY} | {"requests_per_second", "error_rate"}
+    if latest is None:
+        return charts, shown
+    cells = [
+        (f"latency {text}", _figure(latest.infra.get(key), "{:.4g} ms")) for key, text in _LATENCY
+    ]
+    cells += [(text, _figure(latest.infra.get(key), shape)) for key, text, shape in _HEALTH]
+    table = (
+        '<table class="table" id="infra-latest">'
+        f"<caption>Latest window ({escape(latest.start.isoformat())})</caption><tbody>"
+        + "".join(f'<tr><th scope="row">{text}</th><td>{value}</td></tr>' for text, value in cells)
+        + "</tbody></table>"
+    )
+    return [table, *charts], shown
+
+
+def _figure(value: float | None, shape: str) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else shape.format(value)
+
+
 def _infra_section(report: MonitoringReport) -> str:
     windows = report.windows
+    health, shown = _health_charts(report)
     keys: dict[str, None] = {}
     for window in windows:
-        keys.update(dict.fromkeys(window.infra))
+        keys.update(dict.fromkeys(k for k in window.infra if k not in shown))
     starts = [w.start for w in windows]
     rows = [float(w.rows) for w in windows]
-    charts = [_panel("rows", line_chart([Series("rows", rows, "s5")], starts, label="rows"))]
+    charts = [
+        *health,
+        _panel("rows", line_chart([Series("rows", rows, "s5")], starts, label="rows")),
+    ]
     for key in keys:
         values = [w.infra.get(key) for w in windows]
         charts.append(

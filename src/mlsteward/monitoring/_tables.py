@@ -46,6 +46,9 @@ prediction_windows = Table(
     Column("feedback_address", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # ``ServingStats.to_json()`` of the window (requests, errors, latency histogram); None for
+    # windows shipped before servers sent it.
+    Column("serving", JSONText, nullable=True),
     Index(
         "ix_prediction_windows_project_id_model_name_window_start",
         "project_id",
@@ -54,9 +57,10 @@ prediction_windows = Table(
     ),
 )
 
-# A monitor watches one stream of prediction windows: a deployment's, or a registered model's
-# (optionally one version's). ``reference``, ``drift_options``, ``quality`` and ``fairness``
-# are the checked JSON forms of ``Monitor`` (see ``_monitor_model``).
+# A monitor watches one stream: a deployment's prediction windows, a registered model's
+# (optionally one version's), or the versions of a table dataset (``dataset``). ``reference``,
+# ``drift_options``, ``quality`` and ``fairness`` are the checked JSON forms of ``Monitor``
+# (see ``_monitor_model``).
 monitors = Table(
     "monitors",
     metadata,
@@ -66,6 +70,7 @@ monitors = Table(
     Column("deployment", String(64), nullable=True),
     Column("model_name", String(200), nullable=True),
     Column("model_version", String(64), nullable=True),
+    Column("dataset", String(128), nullable=True),  # a dataset stream: the dataset's name
     Column("reference", JSONText, nullable=False),
     Column("window_seconds", Integer, nullable=False),
     Column("drift_options", JSONText, nullable=False),

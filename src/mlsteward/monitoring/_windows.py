@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +21,7 @@ from ..errors import InvalidArgument
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
 from ..store._blob_refs import keep_blob
+from ._serving_stats import ServingStats
 from ._tables import prediction_windows
 
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ _MAX_OUTPUT_COLUMNS: Final = 1_000
 
 @dataclass(frozen=True)
 class PredictionWindow:
-    """One shipped window of predictions of one model version, from one server process."""
+    """One shipped window of predictions of one model version, from one server process.
+
+    ``serving``: the requests the process answered for the version during the window (counts
+    and latency histogram); None for a window shipped without them (older servers)."""
 
     id: str
     project_id: str
@@ -64,6 +68,7 @@ class PredictionWindow:
     feedback_address: str
     created_at: dt.datetime
     created_by: str
+    serving: ServingStats | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,7 @@ class PredictionWindow:
             "feedback_address": self.feedback_address,
             "created_at": iso(self.created_at),
             "created_by": self.created_by,
+            "serving": None if self.serving is None else self.serving.to_json(),
         }
 
     @classmethod
@@ -91,6 +97,7 @@ class PredictionWindow:
         """The window ``to_json`` wrote (``KeyError``/``ValueError``/``TypeError`` when
         ``data`` is not one)."""
         deployment = data["deployment"]
+        serving = data.get("serving")
         return cls(
             id=str(data["id"]),
             project_id=str(data["project_id"]),
@@ -109,6 +116,7 @@ class PredictionWindow:
             feedback_address=str(data["feedback_address"]),
             created_at=dt.datetime.fromisoformat(data["created_at"]),
             created_by=str(data["created_by"]),
+            serving=None if serving is None else ServingStats.from_json(serving),
         )
 
 
@@ -118,6 +126,7 @@ def _window(row: Any) -> PredictionWindow:
         row.window_start, row.window_end, row.rows, row.sampled_rows, row.feedback_labels,
         tuple(row.output_columns), row.source, row.profile_address, row.rows_address,
         row.feedback_address, row.created_at, row.created_by,
+        None if row.serving is None else ServingStats.from_json(row.serving),
     )  # fmt: skip
 
 
@@ -215,10 +224,12 @@ def record_prediction_window(
     output_columns: Sequence[str] = (),
     source: str = "unknown",
     deployment: str | None = None,
+    serving: ServingStats | Mapping[str, Any] | None = None,
 ) -> PredictionWindow:
     """Record a window of predictions whose three blobs are already stored (``write`` on the
-    project: editors). ``InvalidArgument`` for malformed fields, an end not after the start or
-    an address not in the blob store; nothing is written then."""
+    project: editors). ``serving``: the window's serving statistics (a ``ServingStats`` or its
+    JSON form), or None. ``InvalidArgument`` for malformed fields (``serving`` included), an
+    end not after the start or an address not in the blob store; nothing is written then."""
     begins, ends, outputs = _checked(
         model_name,
         model_version,
@@ -229,6 +240,7 @@ def record_prediction_window(
         output_columns,
         source,
     )
+    stats = serving if isinstance(serving, ServingStats) else _serving(serving)
     addresses = {
         "profile_address": profile_address,
         "rows_address": rows_address,
@@ -263,6 +275,7 @@ def record_prediction_window(
                 source=source,
                 created_at=utcnow(),
                 created_by=actor.name,
+                serving=None if stats is None else stats.to_json(),
                 **addresses,
             )
         )
@@ -283,10 +296,15 @@ def record_prediction_window(
                 "end": iso(ends),
                 "rows": rows,
                 "feedback_labels": feedback_labels,
+                "requests": None if stats is None else stats.requests,
             },
         )
         row = conn.execute(select(prediction_windows).where(prediction_windows.c.id == window_id))
         return _window(row.one())
+
+
+def _serving(value: object) -> ServingStats | None:
+    return None if value is None else ServingStats.from_json(value)
 
 
 def store_prediction_file(platform: Platform, actor: Actor, project: str, source: Any) -> BlobInfo:

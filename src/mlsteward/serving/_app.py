@@ -138,6 +138,8 @@ def create_app(
     served: Any = predict
     if prediction_logger is not None:
         served = LoggingPredict(predict, prediction_logger)
+        if metrics is not None:  # the window's serving statistics
+            metrics.answer_observer = prediction_logger.observe_answer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -201,6 +201,8 @@ def create_deployment_app(
     predict: Any = runtime.predict
     if prediction_logger is not None:
         predict = LoggingPredict(predict, prediction_logger)
+        if metrics is not None:  # the window's serving statistics
+            metrics.answer_observer = prediction_logger.observe_answer
     routes = [
         *oip_routes(repository, predict, max_body_bytes=max_body_bytes),
         *mlflow_routes(repository, predict, max_body_bytes=max_body_bytes),

@@ -9,6 +9,10 @@ Inference requests are the three prediction endpoints: ``/v2/models/{name}[/vers
 (protocol ``oip``), ``/invocations`` (``mlflow``) and ``/v1/models/{name}/predict`` (``v1``).
 Health, metadata and metrics requests are logged but not counted. A model name that is not
 served is counted as ``<unknown>``, so callers cannot grow the metrics without bound.
+
+With an ``answer_observer`` on the metrics (the prediction log's ``observe_answer``), each
+answered inference request whose model version the protocol resolved (``note_answering``) is
+also passed to it with its status and latency, for the per-window serving statistics.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +43,9 @@ from .._http_log import REQUEST_ID_HEADER, accept_request_id, log_access
 from ._core import ModelRepository
 from ._http import ANY_METHOD
 
+if TYPE_CHECKING:
+    from ._core import ServedModel
+
 access_log = logging.getLogger("mlsteward.serving.access")
 
 ErrorKind = Literal["client", "model", "server"]
@@ -52,6 +61,30 @@ BATCH_ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("mlsteward_request_id", default=None)
 """The id of the request being answered (set by ``ObservabilityMiddleware``; None outside)."""
+
+AnswerObserver = Callable[[str, str, int, float], None]
+"""``observer(model, version, status, seconds)``: one answered inference request."""
+
+
+@dataclass
+class Answering:
+    """The model version answering the current inference request, once a protocol resolved it
+    (a mutable cell: the middleware reads what the app wrote, whatever context it ran in)."""
+
+    model: str | None = None
+    version: str | None = None
+
+
+ANSWERING: ContextVar[Answering | None] = ContextVar("mlsteward_answering", default=None)
+
+
+def note_answering(model: ServedModel) -> None:
+    """Record that ``model`` answers the current inference request (for the serving statistics
+    of its prediction-log window; nothing outside a counted request)."""
+    cell = ANSWERING.get()
+    if cell is not None:
+        cell.model, cell.version = model.name, model.version
+
 
 _OIP_INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/[^/]+)?/infer")
 _V1_PREDICT = re.compile(r"/v1/models/([^/]+)/predict")
@@ -158,6 +191,9 @@ class ServingMetrics:
             registry=registry,
         )
         self._loaded_versions: dict[str, str] = {}
+        self.answer_observer: AnswerObserver | None = None
+        """Also told of each answered inference request of a known model version (set by
+        ``create_app`` to the prediction log's ``observe_answer``)."""
 
     def observe_request(
         self, model: str, protocol: str, status: int, seconds: float, error: ErrorKind | None
@@ -288,6 +324,9 @@ class ObservabilityMiddleware:
         )
         status = 500  # what the server answers when the app raises before answering
         raised = False
+        observer = self.metrics.answer_observer if target is not None else None
+        answering = Answering() if observer is not None else None
+        ANSWERING.set(answering)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -314,6 +353,8 @@ class ObservabilityMiddleware:
                 self.metrics.in_flight.dec()
                 kind = error_kind(status, scope, raised)
                 self.metrics.observe_request(target[0], target[1], status, seconds, kind)
+                if observer is not None and answering is not None and answering.version:
+                    observer(answering.model or target[0], answering.version, status, seconds)
             method = scope.get("method", "")
             log_access(
                 access_log,

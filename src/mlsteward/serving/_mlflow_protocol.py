@@ -50,6 +50,7 @@ from ..models._signature import Schema, Signature, checked_column_names, records
 from ._core import ModelRepository, Predict
 from ._http import ANY_METHOD as ANY_METHOD
 from ._http import read_body as read_body
+from ._metrics import note_answering
 from ._row_blocks import block_from_rows, table_input
 
 if TYPE_CHECKING:
@@ -527,6 +528,7 @@ def mlflow_routes(
             return refused
         try:
             model = repository.only()
+            note_answering(model)
             body = await read_body(request, max_body_bytes)
             data = await in_thread_if_large(
                 body, lambda: parse_request(kind, body, model.signature)

@@ -38,6 +38,7 @@ from ..errors import InvalidArgument, NotFound, PayloadTooLarge, StewardError, U
 from ..models import ColumnSpec
 from ._core import ModelRepository, Predict, ServedModel
 from ._http import ANY_METHOD, read_body
+from ._metrics import note_answering
 from ._oip_request import (
     HEADER_LENGTH,
     NUMERIC_DTYPES,
@@ -299,6 +300,7 @@ def oip_routes(
 
     async def infer(request: Request) -> Response:
         model = model_of(request)
+        note_answering(model)
         require_ready()
         document, binary = split_body(request, await _read_body(request, max_body_bytes))
         parsed = parse_request(document, binary)

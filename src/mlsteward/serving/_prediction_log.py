@@ -10,6 +10,12 @@ closes, passes it to a second thread that ships it through a ``PredictionSink`` 
 retry. A slow or failing sink therefore never delays a request: closed windows wait in a bounded
 queue and are dropped (counted, logged) beyond it.
 
+Serving statistics: ``observe_answer`` (called by ``ObservabilityMiddleware`` once a request
+to a known model is answered) counts the request, its status and latency in the
+``ServingStats`` of the model version's current window: on the event loop, one dictionary
+update under the lock the queue already takes, no I/O. A window closes with its statistics, so
+a window whose every request failed still ships (with no rows).
+
 Prediction ids: ``/v1`` makes one per row and puts them in ``PREDICTION_IDS`` before predicting;
 the other protocols get ``<request id>-<row>``, the request id being the one the observability
 middleware answers in ``X-Request-ID`` (``REQUEST_ID``).
@@ -41,6 +47,7 @@ from ._prediction_tables import (
 )
 
 if TYPE_CHECKING:
+    from ..monitoring._serving_stats import ServingStats
     from ..profiles import DatasetProfile
     from ._core import ServedModel
     from ._metrics import ServingMetrics
@@ -108,7 +115,8 @@ class ClosedWindow:
     are ``output_columns``). ``sampled``: the sampled rows (a pandas DataFrame with a
     ``prediction_id`` column, PII masked) or None. ``feedback``: ``(prediction_id, label JSON,
     received at)`` triples. ``source``: what distinguishes this server process's windows from
-    another's with the same start (host and process id).
+    another's with the same start (host and process id). ``serving``: the requests this
+    process answered for the version in the window (None: none was counted).
     """
 
     model: str
@@ -123,6 +131,7 @@ class ClosedWindow:
     feedback: list[tuple[str, str, float]]
     source: str
     unlogged_rows: int = 0
+    serving: ServingStats | None = None
 
     @property
     def sampled_rows(self) -> int:
@@ -142,6 +151,7 @@ class _OpenWindow:
     unlogged_rows: int = 0
     sampled: list[Any] = field(default_factory=list)
     feedback: list[tuple[str, str, float]] = field(default_factory=list)
+    serving: ServingStats | None = None
 
 
 class PredictionLogger:
@@ -199,6 +209,10 @@ class PredictionLogger:
         self._lock = threading.Lock()
         self._counts_lock = threading.Lock()  # the counters below: three threads add to them
         self._windows: dict[tuple[str, str, float], _OpenWindow] = {}
+        self._answers: dict[tuple[str, str, float], ServingStats] = {}  # under ``_lock``
+        from ..monitoring._serving_stats import ServingStats  # here: serving imports stay light
+
+        self._new_stats = ServingStats
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.source = f"{os.uname().nodename}-{os.getpid()}"
@@ -236,6 +250,18 @@ class PredictionLogger:
                 "the prediction log is behind and cannot take these labels now; retry later",
                 details={"retry_after": 1},
             )
+
+    def observe_answer(self, model: str, version: str, status: int, seconds: float) -> None:
+        """Count one request answered for ``version`` of ``model`` with HTTP ``status`` after
+        ``seconds`` in the serving statistics of its current window (never blocks for long,
+        no I/O)."""
+        start = math.floor(time.time() / self.window_seconds) * self.window_seconds
+        key = (model, version, start)
+        with self._lock:
+            stats = self._answers.get(key)
+            if stats is None:
+                stats = self._answers[key] = self._new_stats()
+            stats.observe(seconds, status)
 
     def _put(self, item: _Submission, rows: int, *, count_drop: bool = True) -> bool:
         with self._lock:
@@ -423,6 +449,21 @@ class PredictionLogger:
     def _close_windows(self, *, everything: bool) -> None:
         grace = min(0.5, self.window_seconds / 4)
         now = time.time()
+        with self._lock:  # the statistics of the windows closing now join them
+            due = [
+                key
+                for key in self._answers
+                if everything or key[2] + self.window_seconds + grace <= now
+            ]
+            answered = [(key, self._answers.pop(key)) for key in due]
+        for key, stats in answered:
+            window = self._windows.get(key)
+            if window is None:
+                model, version, start = key
+                window = self._windows[key] = _OpenWindow(
+                    model, version, start, start + self.window_seconds
+                )
+            window.serving = stats if window.serving is None else window.serving.merge(stats)
         for key, window in list(self._windows.items()):
             if everything or window.end + grace <= now:
                 del self._windows[key]
@@ -431,7 +472,7 @@ class PredictionLogger:
     def _hand_over(self, window: _OpenWindow) -> None:
         from ..profiles import DatasetProfile
 
-        if window.rows == 0 and not window.feedback:
+        if window.rows == 0 and not window.feedback and window.serving is None:
             return
         closed = ClosedWindow(
             model=window.model,
@@ -446,6 +487,7 @@ class PredictionLogger:
             feedback=window.feedback,
             source=self.source,
             unlogged_rows=window.unlogged_rows,
+            serving=window.serving,
         )
         try:
             self._closed.put_nowait(closed)

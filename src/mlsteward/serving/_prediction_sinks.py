@@ -6,7 +6,8 @@ inputs and outputs together), ``rows.parquet`` (the sampled rows: ``prediction_i
 columns with PII masked, the output columns, a classifier's ``score.<class>`` probabilities)
 and ``feedback.parquet`` (``prediction_id``, ``label`` as JSON text, ``received_at``).
 ``FolderSink`` adds ``window.json`` (what the window is: model, version, start and end, counts,
-which columns are outputs).
+which columns are outputs, and ``serving``: the requests answered in the window, their errors
+and latency histogram, as ``ServingStats.to_json()``, or null).
 
 Sinks are called from the prediction log's shipping thread, never from the event loop; an
 exception makes the log retry the window a bounded number of times.
@@ -125,6 +126,7 @@ def window_manifest(window: ClosedWindow) -> dict[str, Any]:
         "input_columns": window.input_columns,
         "output_columns": window.output_columns,
         "source": window.source,
+        "serving": None if window.serving is None else window.serving.to_json(),
     }
 
 
@@ -199,6 +201,7 @@ class PlatformSink:
             profile_address=profile.address,
             rows_address=rows.address,
             feedback_address=feedback.address,
+            serving=window.serving,
         )
 
 
@@ -249,6 +252,7 @@ class ClientSink:
                 profile_address=profile,
                 rows_address=rows,
                 feedback_address=feedback,
+                serving=window.serving,
             )
         except BaseException:
             self._unsettled[key] = None

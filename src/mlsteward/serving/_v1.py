@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import InvalidArgument, PayloadTooLarge, StewardError
 from ..models._signature import Signature
 from ._core import ModelRepository, Predict
+from ._metrics import note_answering
 from ._mlflow_protocol import (
     ANY_METHOD,
     DEFAULT_MAX_BODY_BYTES,
@@ -130,6 +131,7 @@ def v1_routes(
             return _error(InvalidArgument(f"the body must be {JSON}; got {given!r}"), 415)
         try:
             model = repository.get(request.path_params["name"])
+            note_answering(model)
             body = await read_body(request, max_body_bytes)
 
             def parse() -> tuple[int, Any]:

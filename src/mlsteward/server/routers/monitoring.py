@@ -7,7 +7,7 @@ editor role in the project, so a serving process needs no administrator token.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -52,6 +52,7 @@ class WindowBody(RequestBody):
     output_columns: list[str] = []
     source: str = "unknown"
     deployment: str | None = None
+    serving: dict[str, Any] | None = None  # ServingStats.to_json(), checked by the service
 
 
 @router.put(

@@ -88,6 +88,7 @@ class MonitorCreate(RequestBody):
     deployment: str | None = None
     model_name: str | None = None
     model_version: str | None = None
+    dataset: str | None = None
     reference: dict[str, Any] | None = None
     window_seconds: int = DEFAULT_WINDOW_SECONDS
     drift_options: dict[str, Any] | None = None
@@ -114,7 +115,9 @@ def monitors_list(project: str, platform: PlatformDep, actor: ProjectViewer) -> 
     return listing("monitors", list_monitors(platform, actor, project))
 
 
-@router.post(_BASE, status_code=201, summary="Create a monitor of a deployment or a model")
+@router.post(
+    _BASE, status_code=201, summary="Create a monitor of a deployment, a model or a dataset"
+)
 def monitors_create(
     project: str, body: MonitorCreate, platform: PlatformDep, actor: ProjectMaintainer
 ) -> JSONResponse:
