@@ -326,6 +326,7 @@ PUBLIC = {
         "Alert",
         "AlertContext",
         "AlertDispatcher",
+        "AlertLink",
         "AlertNotification",
         "AlertRule",
         "ClassificationQuality",
@@ -363,6 +364,7 @@ PUBLIC = {
         "get_alert",
         "get_monitor",
         "join_feedback",
+        "link_alert",
         "list_alert_notifications",
         "list_alert_rules",
         "list_alerts",
@@ -379,6 +381,7 @@ PUBLIC = {
         "run_due_evaluations",
         "training_pii_columns",
         "unregister_retraining_action",
+        "update_alert_rule",
         "update_monitor",
     ],
     "mlsteward.demos": [

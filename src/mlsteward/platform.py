@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from typing import TYPE_CHECKING
 
 from .settings import Settings, load_settings
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["Platform", "ReferencedBlobs", "referenced_blob_addresses"]
 
 DEFAULT_PROJECT = "default"
+
+log = logging.getLogger("mlsteward.platform")
 
 
 class Platform:
@@ -32,6 +35,7 @@ class Platform:
         )
         self._blobs: BlobStore | None = None
         self._lock = threading.Lock()
+        self._on_close: list[Callable[[], None]] = []
 
     @classmethod
     def open(
@@ -80,7 +84,23 @@ class Platform:
                 self._blobs = BlobStore.from_settings(self.settings)
             return self._blobs
 
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the platform closes (before its database connections go), e.g.
+        to stop background threads that write to it."""
+        with self._lock:
+            self._on_close.append(hook)
+
     def close(self) -> None:
+        """Run the close hooks, newest first (a failing hook is logged, the others still
+        run; the alert dispatcher's waits a bounded time for deliveries in flight), then
+        close the database connections."""
+        with self._lock:
+            hooks, self._on_close = self._on_close[::-1], []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("a platform close hook failed")
         self.db.dispose()
 
 

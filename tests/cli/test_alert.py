@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlsteward.deployments import create_deployment
 from mlsteward.monitoring import evaluate_monitor
 from mlsteward.monitoring._alert_dispatch import dispatcher_for
 from mlsteward.security import SYSTEM
@@ -167,3 +168,47 @@ def test_bad_input_is_one_error_line_and_writes_nothing(cli: Cli, tmp_path: Path
     assert "no such alert" in cli.fails("alert", "notifications", "0" * 32).stderr
     assert cli.audit_count() == before
     assert [r["name"] for r in cli.json("alert", "rule", "list", "watch")["rules"]] == ["taken"]
+
+
+def test_an_alert_is_linked_to_what_it_led_to(cli: Cli) -> None:
+    _seed(cli)
+    cli.ok("alert", "rule", "create", "watch", "busy", "--metric", "infra.rows", "--above", "0")
+    _fire(cli)
+    (alert,) = cli.json("alert", "list")["alerts"]
+    platform = cli.platform()
+    try:
+        deployment = create_deployment(platform, SYSTEM, "default", "fraud-api", "models:/fraud/1")
+    finally:
+        platform.close()
+
+    served = cli.json("alert", "link", alert["id"], "deployment:fraud-api")
+    assert served == {
+        "alert_id": alert["id"], "relation": "promoted", "node": f"deployment:{deployment.id}",
+        "revision": 1, "created": True,
+    }  # fmt: skip
+    again = cli.ok("alert", "link", alert["id"], f"deployment:{deployment.id}").output
+    assert f"already linked -promoted-> deployment:{deployment.id}" in again
+    trained = cli.ok(
+        "alert", "link", alert["id"], "models:/fraud/1", "--relation", "triggered",
+        "--project", "default",
+    ).output  # fmt: skip
+    assert f"linked alert {alert['id']} -triggered-> model_version:" in trained
+    graph = cli.json("lineage", "downstream", f"alert:{alert['id']}", "--depth", "1")
+    assert {(e["relation"], e["target"].partition(":")[0]) for e in graph["edges"]
+            if e["source"] == f"alert:{alert['id']}"} == {
+        ("promoted", "deployment"), ("triggered", "model_version")
+    }  # fmt: skip
+
+    before = cli.audit_count()
+    for args, message in (
+        ([alert["id"], "fraud-api"], "is not a lineage node reference"),
+        ([alert["id"], "deployment:nowhere"], "no deployment 'nowhere'"),
+        ([alert["id"], "models:/fraud/1", "--relation", "deployed_as"], "relation must be"),
+        ([alert["id"], "models:/fraud/1", "--project", "nowhere"], "nowhere"),
+        (["0" * 32, "models:/fraud/1"], "no such alert"),
+        (["not-an-id", "models:/fraud/1"], "alert_id"),
+    ):
+        failed = cli.fails("alert", "link", *args)
+        assert message in failed.stderr, (args, failed.stderr)
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert cli.audit_count() == before

@@ -10,13 +10,16 @@ import itertools
 import numpy as np
 import pytest
 
+from mlsteward.data import lineage_downstream
+from mlsteward.deployments import create_deployment
 from mlsteward.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, PermissionDenied
-from mlsteward.monitoring import AlertRule, get_alert, list_alert_rules
+from mlsteward.monitoring import AlertLink, AlertRule, get_alert, list_alert_rules
 from mlsteward.monitoring._alert_dispatch import dispatcher_for
 from mlsteward.registry._webhooks import allow_webhook_host
 from mlsteward.security import SYSTEM, add_member
 
 from ..monitoring._monitor_support import inputs, record_window, register_model
+from ..server._state import audit_count
 from .conftest import World
 
 PAST = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
@@ -132,3 +135,45 @@ def test_viewers_read_and_cannot_write(world: World, monitor: str) -> None:
     with pytest.raises(PermissionDenied):
         viewer.delete_alert_rule(monitor, "kept")
     assert [r.name for r in viewer.list_alert_rules(monitor)] == ["kept"]
+
+
+def test_an_incident_is_linked_in_the_lineage_graph(world: World, monitor: str) -> None:
+    client = world.admin()
+    rule = client.create_alert_rule(monitor, "busy", metric="infra.rows", value=0)
+    client.evaluate_monitor(monitor, at=PAST + dt.timedelta(minutes=1))
+    (alert,) = client.list_alerts(rule_id=rule.id)
+    deployment = create_deployment(
+        world.platform, SYSTEM, "default", f"{monitor}-api", "models:/fraud/1"
+    )
+
+    served = client.link_alert(alert.id, f"deployment:{monitor}-api")
+    assert served == AlertLink(alert.id, "promoted", f"deployment:{deployment.id}", 1, True)
+    again = client.link_alert(alert.id, f"deployment:{deployment.id}", relation="promoted")
+    assert again == AlertLink(alert.id, "promoted", served.node, 1, False)
+    version = client.link_alert(alert.id, "models:/fraud/1", relation="triggered")
+    assert (version.relation, version.node.partition(":")[0], version.revision) == (
+        "triggered", "model_version", None
+    )  # fmt: skip
+    graph = lineage_downstream(world.platform, SYSTEM, f"alert:{alert.id}", depth=1)
+    assert {(e.relation, e.target) for e in graph.edges if e.source == f"alert:{alert.id}"} == {
+        ("promoted", served.node),
+        ("triggered", version.node),
+    }
+
+    username = f"viewer-links-{world.kind}-{monitor}"
+    viewer = world.user(username)
+    add_member(world.platform, SYSTEM, "default", username, "viewer")
+    before = audit_count(world.platform)
+    with pytest.raises(PermissionDenied):
+        viewer.link_alert(alert.id, "models:/fraud/1")
+    with pytest.raises(NotFound, match="no such alert"):
+        client.link_alert("0" * 32, "models:/fraud/1")
+    with pytest.raises(NotFound, match="no deployment 'nowhere'"):
+        client.link_alert(alert.id, "deployment:nowhere")
+    with pytest.raises(InvalidArgument, match="is not a lineage node reference"):
+        client.link_alert(alert.id, "fraud-api")
+    with pytest.raises(InvalidArgument, match="relation"):
+        client.link_alert(alert.id, "models:/fraud/1", relation="deployed_as")
+    with pytest.raises(InvalidArgument, match="alert"):
+        client.link_alert("not-an-id", "models:/fraud/1")
+    assert audit_count(world.platform) == before

@@ -49,11 +49,17 @@ from mlsteward.monitoring._alert_actions import registered_actions
 from mlsteward.platform import Platform
 from mlsteward.registry import RequestStatus
 from mlsteward.security import SYSTEM, list_audit_events, list_tokens
+from mlsteward.server import create_app
 from mlsteward.settings import Settings, load_settings
 
+from ..server import test_ui_browser as harness
+from ..server._live_server import serve
 from ..server._support import cheap_password_hashing
 
 SEED = 11
+
+browser = harness.browser
+tab = harness.tab
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +130,7 @@ def test_the_shifted_traffic_drifts_and_the_recall_falls(loop: FraudDemoResult) 
 def test_the_recall_alert_fired_and_its_retraining_is_linked_in_lineage(
     loop: FraudDemoResult, platform: Platform
 ) -> None:
+    from mlsteward.deployments import deployment_history, get_deployment
     from mlsteward.registry import get_model_version
     from mlsteward.tracking import get_experiment, get_run
 
@@ -147,6 +154,26 @@ def test_the_recall_alert_fired_and_its_retraining_is_linked_in_lineage(
     upstream = lineage_upstream(platform, SYSTEM, f"model_version:{new.id}", project=PROJECT)
     assert f"alert:{alert.id}" in {f"{n.node_type}:{n.node_id}" for n in upstream.nodes}
     assert any(n.node_type == "dataset_version" for n in upstream.nodes)  # the fresh data
+
+    # The promotions it led to: @production on the new version and the deployment's promote,
+    # linked at the revision of that promote.
+    deployment = get_deployment(platform, SYSTEM, PROJECT, DEPLOYMENT)
+    first = lineage_downstream(platform, SYSTEM, f"alert:{alert.id}", project=PROJECT, depth=1)
+    promoted = {(e.target, e.relation) for e in first.edges if e.source == f"alert:{alert.id}"}
+    assert promoted == {
+        (f"run:{loop.retrain_run_id}", "triggered"),
+        (f"model_version:{new.id}", "triggered"),
+        (f"model_version:{new.id}", "promoted"),
+        (f"deployment:{deployment.id}", "promoted"),
+    }
+    history = deployment_history(platform, SYSTEM, PROJECT, DEPLOYMENT)
+    (promote,) = [e for e in history if e.kind == "promote"]  # the canary's, the only one
+    assert loop.promoted_revision == promote.revision
+    links = list_audit_events(platform, SYSTEM, action="monitoring.alert.link")
+    by_node = {e.details["node"]: e for e in links if e.target_id == alert.id}
+    assert by_node[f"deployment:{deployment.id}"].details["revision"] == promote.revision
+    assert by_node[f"deployment:{deployment.id}"].actor_name == APPROVER
+    assert by_node[f"model_version:{new.id}"].details["relation"] == "promoted"
 
 
 def test_the_new_version_passed_the_policy_and_was_promoted_through_a_canary(
@@ -199,6 +226,110 @@ def test_the_audit_chain_verifies_and_records_the_loop(
         tokens = list_tokens(platform, SYSTEM, username=username)
         assert tokens
         assert all(t.revoked_at is not None for t in tokens)
+
+
+@pytest.fixture
+def demo_ui(home: Path, loop: FraudDemoResult) -> Iterator[tuple[str, str, Platform]]:
+    """The platform served as ``make demo`` serves it (login required) on the demo's home,
+    and the administrator login ``make demo`` creates and prints: URL, password, platform."""
+    with cheap_password_hashing():
+        created = CliRunner().invoke(
+            app,
+            ["users", "create-admin", "admin", "--if-no-admin", "--json"],
+            env={"MLSTEWARD_HOME": str(home)},
+            catch_exceptions=False,
+        )
+        assert created.exit_code == 0, created.stderr
+        password = json.loads(created.stdout)["password"]
+        assert password  # the demo made no administrator: this is the login it prints
+        served = Platform.open(load_settings(home=home, auth_mode="required"))
+        try:
+            with serve(create_app(served)) as url:
+                yield url, password, served
+        finally:
+            served.close()
+
+
+@pytest.mark.browser
+def test_a_person_sees_the_loop_in_the_web_ui(
+    tab: harness.Tab, demo_ui: tuple[str, str, Platform], loop: FraudDemoResult
+) -> None:
+    """After the demo, in real Chromium: the drift heatmap and the alerts of the monitor,
+    the recall alert acknowledged from the alerts page, and the alert's lineage."""
+    from mlsteward.monitoring import get_alert, list_monitor_results
+    from mlsteward.registry import get_model_version
+
+    url, password, served = demo_ui
+    page = tab.page
+    monitoring = f"/projects/{PROJECT}/monitoring"
+    page.goto(f"{url}{monitoring}")
+    assert "/login" in page.url
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{url}{monitoring}")
+
+    # The monitor's dashboard: one heatmap row per feature, the drifted cells marked as the
+    # stored results say (the replayed window's: the features the demo found drifted).
+    page.get_by_role("link", name=MONITOR, exact=True).first.click()
+    page.wait_for_url(f"{url}{monitoring}/{MONITOR}")
+    results = list_monitor_results(served, SYSTEM, PROJECT, MONITOR)
+    assert results
+    heatmap = page.locator("svg#heatmap")
+    assert heatmap.is_visible()
+    columns = [c["column"] for c in results[-1].report["drift"]["columns"]]
+    assert set(FEATURES) <= set(columns)  # and the prediction
+    assert heatmap.locator("g.hm-row").count() == len(columns)
+    for feature in columns:
+        expected = sum(
+            c["drifted"] for r in results for c in r.report["drift"]["columns"]
+            if c["column"] == feature
+        )  # fmt: skip
+        assert expected >= (feature in loop.drifted_columns), feature
+        row = heatmap.locator(f'g.hm-row[aria-label="Show {feature}"]')
+        assert row.locator("rect.cell.drifted").count() == expected, feature
+    assert loop.alert_id is not None
+    assert loop.drift_alert_id is not None
+    for alert_id, rule in ((loop.alert_id, "recall-drop"), (loop.drift_alert_id, "drift-share")):
+        shown = page.locator(f'#monitor-alerts tr[data-alert="{alert_id}"]')
+        assert shown.get_attribute("data-state") == "firing"
+        assert rule in shown.inner_text()
+
+    # The alerts page: the recall alert firing, acknowledged there.
+    page.goto(f"{url}/projects/{PROJECT}/alerts")
+    recall = page.locator(f'#alerts tr[data-alert="{loop.alert_id}"]')
+    assert recall.get_attribute("data-state") == "firing"
+    assert "critical" in recall.inner_text()
+    recall.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url(f"{url}/projects/{PROJECT}/alerts")
+    assert page.get_by_role("status").first.inner_text().endswith("acknowledged by admin.")
+    recall = page.locator(f'#alerts tr[data-alert="{loop.alert_id}"]')
+    assert recall.get_attribute("data-state") == "acknowledged"
+    assert "by admin" in recall.inner_text()
+    assert recall.get_by_role("button", name="Acknowledge").count() == 0
+    stored = get_alert(served, SYSTEM, PROJECT, loop.alert_id)
+    assert (stored.state.value, stored.acknowledged_by) == ("acknowledged", "admin")
+    drift = get_alert(served, SYSTEM, PROJECT, loop.drift_alert_id)
+    assert drift.state.value == "firing"  # only the one clicked
+
+    # The alert's lineage: the retraining run, the new version and the deployment it promoted.
+    new = get_model_version(served, SYSTEM, PROJECT, MODEL, 2)
+    page.goto(f"{url}/lineage?node=alert:{loop.alert_id}&project={PROJECT}&direction=downstream")
+    graph = page.locator("svg#lineage-graph")
+    assert graph.is_visible()
+    keys = {
+        graph.locator("g.lineage-node").nth(i).get_attribute("data-key")
+        for i in range(graph.locator("g.lineage-node").count())
+    }
+    assert {
+        f"alert:{loop.alert_id}", f"run:{loop.retrain_run_id}", f"model_version:{new.id}"
+    } <= keys  # fmt: skip
+    assert any(key is not None and key.startswith("deployment:") for key in keys)
+    edges = page.locator("#lineage-edges tbody").inner_text()
+    assert "triggered" in edges
+    assert "promoted" in edges
+    assert f"{MODEL} v2" in edges
+    assert tab.errors == []  # no CSP violation, no script error
 
 
 def test_a_second_run_through_the_cli_reuses_everything(

@@ -198,15 +198,19 @@ def test_a_firing_incident_is_sent_again_after_the_interval_and_never_after_reso
     (incident,) = list_alerts(backend_platform, SYSTEM, "default")
     assert (incident.notify_count, sent(backend_platform, incident.id)) == (2, 2)
     # Resolved by hand while still breached: silence until the condition clears once.
-    resolved = resolve_alert(backend_platform, SYSTEM, "default", incident.id, clock=feed.clock)
+    resolved = resolve_alert(
+        backend_platform, SYSTEM, "default", incident.id, clock=feed.clock, dispatcher=dispatcher
+    )
+    assert dispatcher.wait_idle(30)
     assert (resolved.state, resolved.resolution, resolved.resolved_by) == (
         "resolved",
         "manual",
         "system",
     )
+    assert sent(backend_platform, incident.id) == 3  # opened, reminder, resolved
     for _ in range(3):
         assert feed.add(0.5, minutes=120)[0].decision == "nothing"
-    assert sent(backend_platform, incident.id) == 2
+    assert sent(backend_platform, incident.id) == 3
     assert len(list_alerts(backend_platform, SYSTEM, "default")) == 1
     feed.add(0.95)
     assert feed.add(0.4)[0].decision == "open"
@@ -229,7 +233,11 @@ def test_a_clear_window_resolves_and_a_new_breach_opens_a_new_incident(
     second, first = list_alerts(backend_platform, SYSTEM, "default")
     assert (first.state, first.resolution, first.resolved_by) == ("resolved", "auto", "system")
     assert (second.state, second.last_value) == ("firing", 0.2)
-    assert (sent(backend_platform, first.id), sent(backend_platform, second.id)) == (1, 1)
+    reasons = [
+        n.reason for n in list_alert_notifications(backend_platform, SYSTEM, "default", first.id)
+    ]
+    assert reasons == ["opened", "resolved"]
+    assert sent(backend_platform, second.id) == 1
     assert [a.id for a in list_alerts(backend_platform, SYSTEM, "default", state="open")] == [
         second.id
     ]

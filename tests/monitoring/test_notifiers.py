@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import http.server
 import json
+import logging
 import shutil
 import socket
 import threading
@@ -29,6 +30,7 @@ from mlsteward.monitoring import (
     list_alert_notifications,
     list_alert_rules,
     list_alerts,
+    resolve_alert,
 )
 from mlsteward.monitoring._alert_rules import MetricWindow
 from mlsteward.platform import Platform
@@ -50,6 +52,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)  # answers in turn, then 200
     requests: list[dict[str, Any]] = field(default_factory=list)
     gate: threading.Event | None = None  # when set, each request waits for it
+    arrived: threading.Event = field(default_factory=threading.Event)  # a request came in
 
 
 @pytest.fixture
@@ -59,6 +62,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.arrived.set()
             if state.gate is not None:
                 state.gate.wait(30)
             state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -381,3 +385,151 @@ def test_with_a_keyring_the_secret_is_sealed_and_still_signs(
     headers = {k.lower(): v for k, v in request["headers"].items()}
     signature = headers[SIGNATURE_HEADER.lower()]
     assert verify_signature(SECRET.encode(), signature, request["body"], now=time.time())
+
+
+# -- resolved -----------------------------------------------------------------------------------
+
+
+def sent_reasons(platform: Platform, alert_id: str) -> list[tuple[str, str, str]]:
+    log = list_alert_notifications(platform, SYSTEM, "default", alert_id)
+    return [(n.notifier, n.reason, n.status) for n in log]
+
+
+def signed_payload(request: dict[str, Any]) -> dict[str, Any]:
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    signature = headers[SIGNATURE_HEADER.lower()]
+    assert verify_signature(SECRET.encode(), signature, request["body"], now=time.time())
+    payload: dict[str, Any] = json.loads(request["body"])
+    assert headers["x-mlsteward-event"] == payload["event"]
+    return payload
+
+
+def test_a_clear_window_sends_one_resolved_message_to_every_notifier(
+    platform: Platform,
+    sender: AlertDispatcher,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    allow_webhook_host(platform, SYSTEM, "127.0.0.1")
+    notifiers = [
+        {"kind": "webhook", "url": receiver.url, "secret": SECRET},
+        {"kind": "slack", "url": f"{receiver.url}/slack"},
+        {"kind": "log"},
+    ]
+    rule(platform, notifiers)
+    alert_id = fire(platform, sender)
+    breached = MetricWindow(START, START + dt.timedelta(hours=1), {"quality.recall": 0.42})
+    cleared = MetricWindow(
+        START + dt.timedelta(hours=1), START + dt.timedelta(hours=2), {"quality.recall": 0.9}
+    )
+    with caplog.at_level(logging.WARNING, logger="mlsteward.monitoring.alerts"):
+        (outcome,) = evaluate_rules_for_monitor(
+            platform, MONITOR, [breached, cleared], dispatcher=sender
+        )
+        assert outcome.decision == "resolve"
+        assert sender.wait_idle(30)
+    assert sent_reasons(platform, alert_id) == [
+        ("webhook", "opened", "delivered"),
+        ("slack", "opened", "delivered"),
+        ("log", "opened", "delivered"),
+        ("webhook", "resolved", "delivered"),
+        ("slack", "resolved", "delivered"),
+        ("log", "resolved", "delivered"),
+    ]
+    opened, _, resolved, resolved_slack = receiver.requests
+    assert signed_payload(opened)["alert"]["resolution"] is None
+    payload = signed_payload(resolved)
+    assert payload["event"] == "alert.resolved"
+    assert payload["alert"]["id"] == alert_id
+    assert payload["alert"]["state"] == "resolved"
+    assert (payload["alert"]["resolution"], payload["alert"]["resolved_by"]) == ("auto", "system")
+    assert payload["alert"]["resolved_at"] is not None
+    assert (payload["value"], payload["metric"]) == (0.9, "quality.recall")
+    assert payload["window"] == {
+        "start": "2026-11-29T13:00:00+00:00",
+        "end": "2026-11-29T14:00:00+00:00",
+    }
+    ids = {
+        {k.lower(): v for k, v in r["headers"].items()}["x-mlsteward-delivery"]
+        for r in receiver.requests
+    }
+    assert ids == {f"{alert_id}.1.1", f"{alert_id}.resolved.1"}  # not the opening round's
+    text = json.loads(resolved_slack["body"])["text"]
+    assert text.startswith(
+        "[RESOLVED] [CRITICAL] recall low resolved automatically: quality.recall = 0.9"
+    )
+    (line,) = [r for r in caplog.records if "alert.resolved" in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert '"state": "resolved"' in line.getMessage()
+
+    # Nothing more for this incident: clear windows say nothing, a breach is a new incident.
+    later = [
+        breached,
+        cleared,
+        MetricWindow(cleared.window_end, cleared.window_end + dt.timedelta(hours=1),
+                     {"quality.recall": 0.95}),
+    ]  # fmt: skip
+    (outcome,) = evaluate_rules_for_monitor(platform, MONITOR, later, dispatcher=sender)
+    assert outcome.decision == "nothing"
+    assert sender.wait_idle(30)
+    assert len(sent_reasons(platform, alert_id)) == 6
+    assert len(receiver.requests) == 4
+
+
+def test_resolving_by_hand_sends_resolved_once_and_never_again(
+    platform: Platform, sender: AlertDispatcher, receiver: Receiver
+) -> None:
+    allow_webhook_host(platform, SYSTEM, "127.0.0.1")
+    hook = {"kind": "webhook", "url": receiver.url, "secret": SECRET}
+    rule(platform, [hook], renotify_seconds=60)
+    alert_id = fire(platform, sender)
+    resolve_alert(platform, SYSTEM, "default", alert_id, dispatcher=sender)
+    assert sender.wait_idle(30)
+    assert sent_reasons(platform, alert_id) == [
+        ("webhook", "opened", "delivered"),
+        ("webhook", "resolved", "delivered"),
+    ]
+    payload = signed_payload(receiver.requests[-1])
+    assert (payload["alert"]["state"], payload["alert"]["resolution"]) == ("resolved", "manual")
+    assert payload["alert"]["resolved_by"] == "system"
+    assert payload["value"] == 0.42  # the last value the incident saw
+    assert payload["window"]["end"] == "2026-11-29T13:00:00+00:00"
+    # Still breached later, past the re-notify interval: no reminder for a resolved incident.
+    windows = [
+        MetricWindow(START + dt.timedelta(hours=h), START + dt.timedelta(hours=h + 1),
+                     {"quality.recall": 0.1})
+        for h in range(3)
+    ]  # fmt: skip
+    (outcome,) = evaluate_rules_for_monitor(platform, MONITOR, windows, dispatcher=sender)
+    assert outcome.decision == "nothing"
+    assert sender.wait_idle(30)
+    assert len(receiver.requests) == 2
+
+
+def test_the_resolved_mail_says_so_in_its_subject(
+    open_platform: Callable[..., Platform], mailbox: Mailbox
+) -> None:
+    platform = open_platform(
+        smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_from="alerts@example.com"
+    )
+    rule(platform, [{"kind": "email", "to": ["oncall@example.com"]}])
+    dispatcher = AlertDispatcher(platform, options=DeliveryOptions(attempts=2, base_delay=0.01))
+    try:
+        alert_id = fire(platform, dispatcher)
+        resolve_alert(platform, SYSTEM, "default", alert_id, dispatcher=dispatcher)
+        assert dispatcher.wait_idle(30)
+    finally:
+        dispatcher.close()
+    (_, _, opened), (_, recipients, resolved) = mailbox.messages
+    assert opened["Subject"].startswith("[mlsteward] [CRITICAL] recall low firing")
+    assert "".join(resolved["Subject"].splitlines()).startswith(  # unfolded
+        "[RESOLVED] [mlsteward] [CRITICAL] recall low resolved by system: quality.recall = 0.42"
+    )
+    assert recipients == ["oncall@example.com"]
+    body = resolved.get_payload(decode=True).decode()
+    assert "State:     resolved" in body
+    assert "by system (manual)" in body
+    assert sent_reasons(platform, alert_id) == [
+        ("email", "opened", "delivered"),
+        ("email", "resolved", "delivered"),
+    ]

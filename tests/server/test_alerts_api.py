@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mlsteward.deployments import create_deployment
 from mlsteward.monitoring import create_monitor, evaluate_monitor
 from mlsteward.monitoring._alert_dispatch import dispatcher_for
 from mlsteward.platform import Platform
@@ -261,4 +262,103 @@ def test_viewers_read_and_cannot_write(
         response = http.request(method, path, headers=headers, json=json_body)
         assert_error_shape(response, 403, "permission_denied")
     assert http.get(ALERTS, headers={}).status_code == 401
+    assert platform_state(platform) == before
+
+
+def _fired_alert(http: TestClient, platform: Platform, admin: dict[str, str], monitor: str) -> str:
+    """The id of the incident a rule on ``monitor`` opens."""
+    body = {"name": "busy", "metric": "infra.rows", "value": 0}
+    assert http.post(rules_url(monitor), json=body, headers=admin).status_code == 201
+    fire(platform, monitor)
+    (alert,) = http.get(ALERTS, params={"monitor": monitor}, headers=admin).json()["alerts"]
+    return str(alert["id"])
+
+
+def test_an_incident_is_linked_to_the_deployment_it_promoted(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    platform = shared_api.platform
+    alert_id = _fired_alert(http, platform, admin, monitor)
+    deployment = create_deployment(platform, SYSTEM, "default", f"{monitor}-api", "models:/fraud/1")
+    links = f"{ALERTS}/{alert_id}/links"
+
+    served = http.post(links, json={"node": f"deployment:{monitor}-api"}, headers=admin)
+    assert served.status_code == 201, served.text
+    assert served.json() == {
+        "alert_id": alert_id, "relation": "promoted", "node": f"deployment:{deployment.id}",
+        "revision": 1, "created": True,
+    }  # fmt: skip
+    again = http.post(links, json={"node": f"deployment:{deployment.id}"}, headers=admin)
+    assert (again.status_code, again.json()["created"]) == (201, False)
+    version = http.post(
+        links, json={"node": "models:/fraud/1", "relation": "triggered"}, headers=admin
+    ).json()
+    assert (version["relation"], version["node"][:14], version["revision"]) == (
+        "triggered", "model_version:", None
+    )  # fmt: skip
+
+    graph = http.get(
+        f"{PROJECT}/lineage",
+        params={"node": f"alert:{alert_id}", "direction": "downstream", "depth": 1},
+        headers=admin,
+    ).json()
+    from_alert = [e for e in graph["edges"] if e["source"] == f"alert:{alert_id}"]
+    assert {(e["relation"], e["target"]) for e in from_alert} == {
+        ("promoted", f"deployment:{deployment.id}"),
+        ("triggered", version["node"]),
+    }
+    events = list_audit_events(platform, SYSTEM, action="monitoring.alert.link", limit=3)
+    assert [(e.actor_name, e.target_id, e.details["node"], e.details["new"]) for e in events] == [
+        ("admin", alert_id, version["node"], True),
+        ("admin", alert_id, f"deployment:{deployment.id}", False),
+        ("admin", alert_id, f"deployment:{deployment.id}", True),
+    ]
+
+
+def test_bad_links_are_refused_and_nothing_is_written(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    platform = shared_api.platform
+    alert_id = _fired_alert(http, platform, admin, monitor)
+    links = f"{ALERTS}/{alert_id}/links"
+    before = platform_state(platform)
+    for path, body, status, needle in (
+        (f"{ALERTS}/{'0' * 32}/links", {"node": "models:/fraud/1"}, 404, "no such alert"),
+        (f"{ALERTS}/not-an-id/links", {"node": "models:/fraud/1"}, 400, "alert_id"),
+        (f"{API_PREFIX}/projects/nowhere/alerts/{alert_id}/links", {"node": "run:x"}, 404,
+         "nowhere"),
+        (links, {"node": "fraud-api"}, 400, "is not a lineage node reference"),
+        (links, {"node": "deployment:nowhere-api"}, 404, "no deployment 'nowhere-api'"),
+        (links, {"node": "models:/fraud/99"}, 404, "no model version"),
+        (links, {"node": f"alert:{alert_id}"}, 400, "not to a node of type 'alert'"),
+        (links, {"node": "models:/fraud/1", "relation": "deployed_as"}, 400, "relation"),
+        (links, {"node": 42}, 400, "node"),
+        (links, {"node": "a\x00b"}, 400, "NUL"),
+        (links, {"relation": "promoted"}, 400, "node"),
+        (links, {"node": "models:/fraud/1", "colour": "red"}, 400, "colour"),
+        (links, {"node": "x" * 2000}, 400, "1000 characters"),
+    ):  # fmt: skip
+        error = assert_error_shape(http.post(path, json=body, headers=admin), status)
+        assert needle in error["message"] or needle in str(error["details"]), (body, error)
+    assert platform_state(platform) == before
+
+
+def test_viewers_and_editors_cannot_link_incidents(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    platform = shared_api.platform
+    alert_id = _fired_alert(http, platform, admin, monitor)
+    before = platform_state(platform)
+    for role in ("viewer", "editor"):
+        username = f"{role}-links-{monitor}"
+        headers = bearer(shared_api.people.token_for(username))
+        add_member(platform, SYSTEM, "default", username, role)
+        before = platform_state(platform)
+        response = http.post(
+            f"{ALERTS}/{alert_id}/links", json={"node": "models:/fraud/1"}, headers=headers
+        )
+        assert_error_shape(response, 403, "permission_denied")
+        assert platform_state(platform) == before
+    response = http.post(f"{ALERTS}/{alert_id}/links", json={"node": "models:/fraud/1"})
+    assert response.status_code == 401
     assert platform_state(platform) == before

@@ -32,6 +32,7 @@ from mlsteward.monitoring import (
     list_monitor_results,
     list_monitors,
 )
+from mlsteward.monitoring._serving_stats import ServingStats
 from mlsteward.monitoring._tables import monitor_results
 from mlsteward.platform import Platform
 from mlsteward.security import SYSTEM, add_member, create_user
@@ -79,11 +80,29 @@ def seed_monitoring(platform: Platform) -> Monitor:
     labels: dict[str, object] = {
         f"p{i}": int(predictions[i]) if i % 4 else 1 - int(predictions[i]) for i in range(600)
     }
-    record_window(platform, START, calm, predictions, labels=labels)
-    record_window(platform, START + MINUTE, frame(600, 2, 40.0), np.zeros(600, int), prefix="q")
+    record_window(platform, START, calm, predictions, labels=labels, serving=CALM_SERVING)
+    record_window(
+        platform, START + MINUTE, frame(600, 2, 40.0), np.zeros(600, int), prefix="q",
+        serving=BUSY_SERVING,
+    )  # fmt: skip
     for minute in range(2):
         evaluate_monitor(platform, SYSTEM, "default", "fraud-watch", START + minute * MINUTE)
     return monitor
+
+
+def _serving(answers: list[tuple[float, int]]) -> ServingStats:
+    stats = ServingStats()
+    for seconds, status in answers:
+        stats.observe(seconds, status)
+    return stats
+
+
+CALM_SERVING = _serving([(0.004, 200)] * 90)
+# The drifted window: 180 requests in its minute, 9 answered 500 and 3 refused (400); most
+# in 20 ms, the slowest tenth in 0.8 s.
+BUSY_SERVING = _serving(
+    [(0.02, 200)] * 150 + [(0.02, 400)] * 3 + [(0.8, 200)] * 18 + [(0.8, 500)] * 9
+)
 
 
 @pytest.fixture(autouse=True)
@@ -187,8 +206,10 @@ def test_the_dashboard_shows_heatmap_detail_quality_fairness_and_alerts(app: Tes
     assert 'id="report-data"' in page
     assert '<script src="/monitoring/report.js" defer></script>' in page
     assert text_of(table(page, "alert-rules")) == (
-        "drift high drift.share_drifted > 0.2 critical yes —"
+        "drift high drift.share_drifted > 0.2 critical 3600 s yes —"
     )
+    assert 'id="create-rule"' not in page  # a viewer reads the rules, no forms
+    assert "Disable" not in page
     assert text_of(table(page, "monitor-alerts")).startswith("firing critical fraud-watch")
     link = re.search(r'id="report-link" href="([^"]+)"', page)
     assert link is not None
@@ -201,6 +222,24 @@ def test_the_dashboard_shows_heatmap_detail_quality_fairness_and_alerts(app: Tes
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
     assert "report-data" in script.text
+
+
+def test_the_dashboard_shows_the_infrastructure_health_over_time(app: TestClient) -> None:
+    page = log_in(app, "vic").get(PAGE).text
+    infra = page[page.index('id="infra"') :]
+    for label in ("latency percentiles per window (ms)", "requests per second per window",
+                  "error rate per window"):  # fmt: skip
+        chart = re.search(rf'aria-label="{re.escape(label)}">(.*?)</svg>', infra, re.S)
+        assert chart is not None, label
+        assert '<polyline class="line' in chart.group(1), label  # a line over both windows
+    p50, p95, p99 = (BUSY_SERVING.percentile(q) or 0.0 for q in (50, 95, 99))
+    assert text_of(table(page, "infra-latest")) == (
+        f"latency p50 {p50 * 1000:.4g} ms latency p95 {p95 * 1000:.4g} ms "
+        f"latency p99 {p99 * 1000:.4g} ms requests/s 3 error rate (5xx) 5.00% "
+        "client errors (4xx) 3"
+    )
+    assert 20 <= p50 * 1000 < 23
+    assert 800 <= p99 * 1000 < 900
 
 
 def test_the_report_link_is_hidden_without_the_report_route(app: TestClient) -> None:
@@ -486,3 +525,19 @@ def test_enable_disable_evaluate_and_delete(app: TestClient, seeded: Platform) -
     assert "Monitor fraud-watch and its results are deleted." in deleted.text
     assert list_monitors(seeded, SYSTEM, "default") == []
     assert client.get(PAGE).status_code == 404
+
+
+def test_a_dataset_monitor_is_listed_and_its_dashboard_shows(
+    app: TestClient, seeded: Platform
+) -> None:
+    from mlsteward.data import log_table_version
+
+    log_table_version(seeded, SYSTEM, "default", "transactions", inputs(300, 0))
+    create_monitor(seeded, SYSTEM, "default", "data-watch", dataset="transactions")
+    evaluate_monitor(seeded, SYSTEM, "default", "data-watch", dt.datetime.now(dt.UTC))
+    client = log_in(app, "vic")
+    rows = text_of(table(client.get(LIST).text, "monitors"))
+    assert "data-watch dataset transactions dataset transactions v1 300 s yes" in rows
+    page = client.get(f"{LIST}/data-watch")
+    assert page.status_code == 200
+    assert "dataset transactions (its new table versions)" in text_of(page.text)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from mlsteward._schema import load_all_tables
-from mlsteward.monitoring import list_alerts, list_monitor_results
+from mlsteward.monitoring import list_alert_rules, list_alerts, list_monitor_results
 from mlsteward.platform import Platform
 from mlsteward.security import SYSTEM
 from mlsteward.security import create_admin as create_admin_user
@@ -103,3 +103,48 @@ def test_see_the_drift_and_acknowledge_the_alert(tab: harness.Tab, served: Serve
     (stored,) = list_alerts(served.platform, SYSTEM, "default")
     assert (stored.state.value, stored.acknowledged_by) == ("acknowledged", "admin")
     assert tab.errors == []  # no CSP violation, no script error
+
+
+def test_add_an_alert_rule_from_the_form_and_see_it_listed(
+    tab: harness.Tab, served: Served
+) -> None:
+    page = tab.page
+    harness.log_in(page, served.url, PAGE)
+    form = page.locator("form#create-rule")
+    # The latest window's metric names are offered to the metric field.
+    offered = form.locator("#known-metrics option").evaluate_all("os => os.map(o => o.value)")
+    assert "drift.share_drifted" in offered
+    form.locator('[name="rule_name"]').fill("amount drifts")
+    form.locator('[name="metric"]').fill("drift.share_drifted")
+    form.locator('[name="kind"]').select_option("consecutive")
+    form.locator('[name="op"]').select_option(">=")
+    form.locator('[name="value"]').fill("0.5")
+    form.locator('[name="windows"]').fill("2")
+    form.locator('[name="severity"]').select_option("info")
+    form.get_by_role("button", name="Add rule").click()
+    page.wait_for_url(f"{served.url}{PAGE}")
+    assert "Alert rule amount drifts added" in page.get_by_role("status").first.inner_text()
+    row = page.locator('#alert-rules tr[data-rule="amount drifts"]')
+    assert "drift.share_drifted >= 0.5 for 2 windows" in row.inner_text()
+    assert row.get_attribute("data-enabled") == "true"
+    stored = {r.name: r for r in list_alert_rules(served.platform, SYSTEM, "default")}
+    assert (stored["amount drifts"].severity, stored["amount drifts"].created_by) == (
+        "info",
+        "admin",
+    )
+
+    # Turned off from its row; a refused form keeps what was typed.
+    row.get_by_role("button", name="Disable").click()
+    page.wait_for_url(f"{served.url}{PAGE}")
+    row = page.locator('#alert-rules tr[data-rule="amount drifts"]')
+    assert row.get_attribute("data-enabled") == "false"
+    form = page.locator("form#create-rule")
+    form.locator('[name="rule_name"]').fill("amount drifts")
+    form.locator('[name="metric"]').fill("drift.share_drifted")
+    form.locator('[name="value"]').fill("0.5")
+    form.get_by_role("button", name="Add rule").click()
+    assert "has a rule named 'amount drifts' already" in page.locator("#rule-error").inner_text()
+    assert page.locator("form#create-rule").locator('[name="metric"]').input_value() == (
+        "drift.share_drifted"
+    )
+    assert tab.errors == []

@@ -1,5 +1,6 @@
 """``mlsteward alert``: rules on a monitor's metrics (``alert rule create|list|delete``) and
-the incidents they open (``alert list|show|ack|resolve|notifications``).
+the incidents they open (``alert list|show|ack|resolve|notifications``) and what was done
+about them in the lineage graph (``alert link``).
 
 Commands go through ``Client``: on the local platform (as ``local-admin``) or, with
 ``MLSTEWARD_SERVER_URL``, through the platform server. Rules are named per monitor; incidents
@@ -387,6 +388,41 @@ def alert_resolve(
         emit_json(alert.to_json())
         return
     print_success(f"resolved alert {alert.id}")
+
+
+@alert_app.command("link")
+def alert_link(
+    alert_id: AlertArg,
+    node: Annotated[
+        str,
+        typer.Argument(
+            help="What the alert led to: deployment:<name>, model:<name>/<version>, "
+            "models:/<name>@<alias>, run:<id> or dataset:<name>@<version>."
+        ),
+    ],
+    relation: Annotated[
+        str,
+        typer.Option(
+            "--relation",
+            help="promoted (the version or deployment it put in production) or "
+            "triggered (a retraining run or version).",
+        ),
+    ] = "promoted",
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Record in the lineage graph what an alert led to (maintainers): `alert -promoted->
+    deployment:fraud-api` after a rollout, for example. Linking again changes nothing."""
+    with cli_client() as client:
+        link = client.link_alert(alert_id, node, relation=relation, project=project)
+    if json_output:
+        emit_json(link.to_json())
+        return
+    at = f" at revision {link.revision}" if link.revision is not None else ""
+    if link.created:
+        print_success(f"linked alert {link.alert_id} -{link.relation}-> {link.node}{at}")
+    else:
+        print_message(f"alert {link.alert_id} was already linked -{link.relation}-> {link.node}")
 
 
 @alert_app.command("notifications")

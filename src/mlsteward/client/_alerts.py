@@ -1,5 +1,6 @@
 """The alerts part of ``Client``: rules on a monitor's metrics (named per monitor), the
-incidents they open (list, read, acknowledge, resolve) and each incident's delivery log.
+incidents they open (list, read, acknowledge, resolve, link in the lineage graph) and each
+incident's delivery log.
 
 In-process it calls the alert services; against a server it calls the alerts API. Either way
 maintainers write (rules, acknowledge, resolve) and viewers read.
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..monitoring import Alert, AlertNotification, AlertRule
+    from ..monitoring import Alert, AlertLink, AlertNotification, AlertRule
     from ..platform import Platform
     from ..security import Actor
     from ._backend import Backend
@@ -51,6 +52,12 @@ def _alert(data: Any) -> Alert:
     from ..monitoring import Alert
 
     return Alert.from_json(data)
+
+
+def _link(data: Any) -> AlertLink:
+    from ..monitoring import AlertLink
+
+    return AlertLink.from_json(data)
 
 
 def _notification(data: Any) -> AlertNotification:
@@ -200,6 +207,22 @@ class AlertMethods:
         from ..monitoring import resolve_alert
 
         return resolve_alert(*self._local_alerts(), project, alert_id)
+
+    def link_alert(
+        self, alert_id: str, node: str, *, relation: str = "promoted", project: str = "default"
+    ) -> AlertLink:
+        """Record ``alert -relation-> node`` in the lineage graph (maintainers): ``node`` is
+        ``deployment:<name or id>``, ``model:<name>/<version>``, ``models:/<name>@<alias>``,
+        ``run:<id>`` or ``dataset:<name>@<version>`` of the same project; ``relation`` is
+        ``promoted`` (default) or ``triggered``. Linking again is harmless (``created`` is
+        False). See ``mlsteward.monitoring.link_alert``."""
+        remote = self._remote_alerts()
+        if remote is not None:
+            body = {"node": node, "relation": relation}
+            return remote._one(_link, "POST", _alerts_path(project, alert_id, "links"), json=body)
+        from ..monitoring import link_alert
+
+        return link_alert(*self._local_alerts(), project, alert_id, node, relation=relation)
 
     def alert_notifications(
         self, alert_id: str, *, project: str = "default"

@@ -26,7 +26,7 @@ NODE_TYPES = frozenset(
         "alert",
     }
 )
-RELATIONS = frozenset({"input_of", "produced", "deployed_as", "triggered"})
+RELATIONS = frozenset({"input_of", "produced", "deployed_as", "triggered", "promoted"})
 MAX_NODE_ID_LENGTH = 400
 
 _HEX_ID = re.compile(r"[0-9a-f]{32}")

@@ -167,6 +167,7 @@ class FraudDemoResult:
     alert_opened_at: dt.datetime | None = None
     action_status: str | None = None
     canary: CanaryOutcome | None = None
+    promoted_revision: int | None = None
     serving_all_at: dt.datetime | None = None
     audit_ok: bool = False
     audit_events: int = 0
@@ -211,6 +212,7 @@ class FraudDemoResult:
                 "canary_recall": _number(canary.canary_recall),
                 "rows": canary.replay.rows,
             },
+            "promoted_revision": self.promoted_revision,
             "serving_all_at": None
             if self.serving_all_at is None
             else self.serving_all_at.isoformat(),
@@ -326,7 +328,7 @@ def _retraining_action(
     size: DemoSize,
     seed: int,
 ) -> Callable[[AlertContext], Any]:
-    from ..monitoring import ActionResult
+    from ..monitoring import ActionResult, link_alert
 
     def retrain(context: AlertContext) -> ActionResult:
         fresh = generate_transactions(size.train_rows, seed=seed + 2, shift=1.0)
@@ -335,6 +337,11 @@ def _retraining_action(
         )
         result.retrained_version = version.version
         result.retrain_run_id = version.source_run_id
+        # The alert led to @production moving: alert -promoted-> model version.
+        link_alert(
+            team.platform, team.lead_actor, PROJECT, context.alert_id,
+            f"model:{MODEL}/{version.version}",
+        )  # fmt: skip
         with timeline.stage(f"canary {CANARY_WEIGHT} % and decide") as notes:
             check = generate_transactions(size.replay_rows, seed=seed + 3, shift=1.0)
             outcome = canary_rollout(
@@ -344,11 +351,21 @@ def _retraining_action(
             result.canary = outcome
             if outcome.promoted:
                 result.serving_all_at = dt.datetime.now(dt.UTC)
+                # ... and the deployment's promotion: alert -promoted-> deployment (revision).
+                link = link_alert(
+                    team.platform, team.lead_actor, PROJECT, context.alert_id,
+                    f"deployment:{DEPLOYMENT}",
+                )  # fmt: skip
+                result.promoted_revision = link.revision
             notes.append(
                 f"recall stable v{outcome.stable_version} {outcome.stable_recall:.2f}, canary "
                 f"v{outcome.canary_version} {outcome.canary_recall:.2f}: "
                 + ("promoted, serving 100 %" if outcome.promoted else "rolled back")
             )
+            if result.promoted_revision is not None:
+                notes.append(
+                    f"lineage: alert -promoted-> {DEPLOYMENT} revision {result.promoted_revision}"
+                )
         return ActionResult(run_id=version.source_run_id, model_version_id=version.id)
 
     return retrain

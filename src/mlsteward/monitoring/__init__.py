@@ -13,6 +13,9 @@ from ._alert_actions import unregister_retraining_action as unregister_retrainin
 from ._alert_dispatch import AlertDispatcher as AlertDispatcher
 from ._alert_evaluation import RuleEvaluation as RuleEvaluation
 from ._alert_evaluation import evaluate_rules_for_monitor as evaluate_rules_for_monitor
+from ._alert_links import AlertLink as AlertLink
+from ._alert_links import link_alert as link_alert
+from ._alert_rule_updates import update_alert_rule as update_alert_rule
 from ._alerts import Alert as Alert
 from ._alerts import AlertNotification as AlertNotification
 from ._alerts import AlertRule as AlertRule
@@ -70,6 +73,7 @@ __all__ = [
     "Alert",
     "AlertContext",
     "AlertDispatcher",
+    "AlertLink",
     "AlertNotification",
     "AlertRule",
     "ClassificationQuality",
@@ -107,6 +111,7 @@ __all__ = [
     "get_alert",
     "get_monitor",
     "join_feedback",
+    "link_alert",
     "list_alert_notifications",
     "list_alert_rules",
     "list_alerts",
@@ -123,5 +128,6 @@ __all__ = [
     "run_due_evaluations",
     "training_pii_columns",
     "unregister_retraining_action",
+    "update_alert_rule",
     "update_monitor",
 ]

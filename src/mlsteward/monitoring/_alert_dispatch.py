@@ -4,6 +4,11 @@
 first use: notifications (every attempt logged in ``alert_notifications``) and actions (which
 may run for hours, so they never hold up a notification). A full queue drops the job and
 says so in the log and the delivery log rather than blocking the monitor that evaluated.
+
+Closing (:meth:`AlertDispatcher.close`, run by ``Platform.close()`` for the platform's shared
+dispatcher) lets the queued jobs finish within a timeout, then stops: retries end, the jobs not
+started are recorded as not sent (a notification) or logged (an action), and the threads end
+once the attempt in flight returns.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import insert
@@ -50,6 +56,8 @@ __all__ = [
 log = logging.getLogger("mlsteward.monitoring.alerts")
 
 DEFAULT_QUEUE: Final = 1_000
+CLOSE_TIMEOUT: Final = 10.0
+NOT_SENT: Final = "not sent: the platform closed before this notification was delivered"
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ def deliver_notifications(
     delivered = 0
     for index, stored in enumerate(job.notifiers):
         record = _recorder(platform, message.alert_id, stored, message.reason)
+        if options.cancelled():
+            record(0, False, NOT_SENT)
+            continue
         kind = stored.get("kind")
         try:
             if kind == "webhook":
@@ -134,7 +145,11 @@ class AlertDispatcher:
         max_queue: int = DEFAULT_QUEUE,
     ) -> None:
         self.platform = platform
-        self.options = options or DeliveryOptions()
+        self._stop = threading.Event()
+        given = options or DeliveryOptions()
+        # Closing wakes a back-off sleep and ends the retries (an injected sleep is kept).
+        sleep = self._pause if given.sleep is time.sleep else given.sleep
+        self.options = replace(given, sleep=sleep, cancelled=self._stop.is_set)
         self._queues: dict[str, queue.Queue[Any]] = {
             "notify": queue.Queue(max_queue),
             "act": queue.Queue(max_queue),
@@ -175,6 +190,20 @@ class AlertDispatcher:
                 thread.start()
         return True
 
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _skip(self, job: Any) -> None:
+        """Record a job that will not run because the dispatcher closed."""
+        if isinstance(job, NotificationJob):
+            for stored in job.notifiers:
+                record = _recorder(self.platform, job.message.alert_id, stored, job.message.reason)
+                record(0, False, NOT_SENT)
+        else:
+            log.warning(
+                "alert %s: its action did not run: the platform closed first", job.context.alert_id
+            )
+
     def _work(self, lane: str) -> None:
         jobs = self._queues[lane]
         while True:
@@ -182,7 +211,9 @@ class AlertDispatcher:
             if job is None:
                 return
             try:
-                if isinstance(job, NotificationJob):
+                if self._stop.is_set():
+                    self._skip(job)
+                elif isinstance(job, NotificationJob):
                     deliver_notifications(self.platform, job, self.options)
                 else:
                     run_alert_action(self.platform, job.context, job.action)
@@ -198,16 +229,45 @@ class AlertDispatcher:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Finish the queued jobs (up to ``timeout`` seconds each lane) and stop the threads."""
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The delivery threads started so far (at most one per lane)."""
+        with self._idle:
+            return tuple(self._threads.values())
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop taking jobs, give the queued ones up to ``timeout`` seconds to finish, then
+        stop: no more retries, each job not started is recorded as not sent (a notification;
+        an action is logged), and each thread ends once its attempt in flight returns (waited
+        for up to the delivery timeout and a second; a thread still busy then, like a long
+        action, is left to finish alone and logged). Closing again does nothing."""
         with self._idle:
             if self._closed:
                 return
             self._closed = True
             threads = dict(self._threads)
-        for lane, thread in threads.items():
-            self._queues[lane].put(None)
-            thread.join(timeout)
+            self._idle.wait_for(lambda: self._pending == 0, max(timeout, 0))
+        self._stop.set()
+        for lane in threads:
+            jobs = self._queues[lane]
+            while True:
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    self._skip(job)
+                except Exception:  # the other jobs are still recorded and the threads stopped
+                    log.exception("alert %s job could not be recorded as not sent", lane)
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+            jobs.put(None)
+        smtp = self.platform.settings.smtp_timeout_seconds
+        for thread in threads.values():
+            thread.join(max(self.options.timeout, smtp) + 1)
+            if thread.is_alive():
+                log.warning("%s still has a job in flight after closing", thread.name)
 
 
 _dispatchers: weakref.WeakKeyDictionary[Platform, AlertDispatcher] = weakref.WeakKeyDictionary()
@@ -215,9 +275,11 @@ _dispatchers_lock = threading.Lock()
 
 
 def dispatcher_for(platform: Platform) -> AlertDispatcher:
-    """The platform's shared dispatcher (created on first use)."""
+    """The platform's shared dispatcher (created on first use; closed by
+    ``Platform.close()``)."""
     with _dispatchers_lock:
         found = _dispatchers.get(platform)
         if found is None or found._closed:
             found = _dispatchers[platform] = AlertDispatcher(platform)
+            platform.on_close(found.close)
         return found

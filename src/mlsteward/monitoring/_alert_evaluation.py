@@ -3,8 +3,9 @@
 :func:`evaluate_rules_for_monitor` takes the monitor's results (oldest or newest first; any
 objects or mappings with ``window_start``, ``window_end`` and ``metrics``), judges each enabled
 rule on the newest window, moves its incident (open, re-notify, auto-resolve) in one
-transaction per rule with an audit event, then queues the notifications and the action for
-the background dispatcher, so evaluation never waits for a receiver.
+transaction per rule with an audit event, then queues the notifications (opened, re-notify,
+resolved) and the action for the background dispatcher, so evaluation never waits for a
+receiver.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -24,6 +24,7 @@ from ..store import utcnow
 from ..store._tables import projects
 from ._alert_actions import AlertContext
 from ._alert_dispatch import ActionJob, AlertDispatcher, NotificationJob, dispatcher_for
+from ._alert_messages import alert_links, resolved_notification
 from ._alert_rules import AlertState, Decision, MetricWindow, Verdict, decide, judge
 from ._alert_tables import alert_rules, alerts
 from ._alerts import AlertRule, Clock, check_monitor_id, rule_from_row
@@ -95,12 +96,6 @@ def _series(results: Iterable[object]) -> list[MetricWindow]:
     return windows
 
 
-def _links(platform: Platform, project: str, monitor_id: str, alert_id: str) -> dict[str, str]:
-    base = (platform.settings.server_url or "").rstrip("/")
-    where = f"{base}/projects/{quote(project, safe='')}"
-    return {"alert": f"{where}/alerts/{alert_id}", "monitor": f"{where}/monitors/{monitor_id}"}
-
-
 def evaluate_rules_for_monitor(
     platform: Platform,
     monitor_id: str,
@@ -114,7 +109,8 @@ def evaluate_rules_for_monitor(
 
     Per rule: a breach with no open incident opens one (notifying and queueing the rule's
     action once); a breach while firing re-notifies once ``renotify_seconds`` passed since
-    the last notification; a clear window resolves the open incident when ``auto_resolve``.
+    the last notification; a clear window resolves the open incident when ``auto_resolve``
+    (notifying once that it resolved).
     A window already judged does not open or resolve again, so repeating a call is harmless.
     Runs as the platform itself (``SYSTEM``); ``InvalidArgument`` for malformed results."""
     check_monitor_id(monitor_id)
@@ -235,7 +231,11 @@ def _apply(
                  "window_start": newest.window_start.isoformat()},
     )  # fmt: skip
     if decision is Decision.RESOLVE:
-        return alert_id, []
+        resolved = resolved_notification(
+            platform, conn, alert_id, value=verdict.value, baseline=verdict.baseline,
+            window_end=newest.window_end,
+        )  # fmt: skip
+        return alert_id, [] if resolved is None else [resolved]
     project = conn.execute(
         select(projects.c.name).where(projects.c.id == rule.project_id)
     ).scalar_one()
@@ -260,7 +260,7 @@ def _apply(
         window_end=newest.window_end,
         opened_at=row.opened_at,
         notify_count=row.notify_count,
-        links=_links(platform, project, rule.monitor_id, alert_id),
+        links=alert_links(platform, project, rule.monitor_id, alert_id),
     )
     jobs: list[NotificationJob | ActionJob] = []
     if stored:

@@ -38,6 +38,7 @@ from ._tables import monitors
 if TYPE_CHECKING:
     from ..platform import Platform
     from ..security import Project
+    from ._alert_dispatch import AlertDispatcher
 
 __all__ = [
     "Alert",
@@ -574,11 +575,21 @@ def acknowledge_alert(
 
 
 def resolve_alert(
-    platform: Platform, actor: Actor, project: str, alert_id: str, *, clock: Clock = utcnow
+    platform: Platform,
+    actor: Actor,
+    project: str,
+    alert_id: str,
+    *,
+    clock: Clock = utcnow,
+    dispatcher: AlertDispatcher | None = None,
 ) -> Alert:
-    """Close an incident by hand (maintainers): nothing more is sent for it; a new incident
-    opens when the condition clears and is breached again. ``Conflict`` when it is resolved
-    already."""
+    """Close an incident by hand (maintainers): each notifier of its rule is sent one
+    "resolved" message (through ``dispatcher``, by default the platform's), then nothing more;
+    a new incident opens when the condition clears and is breached again. ``Conflict`` when
+    it is resolved already."""
+    from ._alert_dispatch import dispatcher_for
+    from ._alert_messages import resolved_notification
+
     _check_id(alert_id, "alert_id")
     with platform.db.write() as conn:
         row = _fetch_alert(conn, actor, project, alert_id)
@@ -605,7 +616,11 @@ def resolve_alert(
             target_id=alert_id, project_id=row.project_id,
             details={"rule_id": row.rule_id, "resolution": "manual"},
         )  # fmt: skip
-        return alert_from_row(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+        job = resolved_notification(platform, conn, alert_id)
+        resolved = alert_from_row(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+    if job is not None:
+        (dispatcher or dispatcher_for(platform)).notify(job)
+    return resolved
 
 
 @dataclass(frozen=True)

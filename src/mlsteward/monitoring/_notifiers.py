@@ -5,7 +5,12 @@ is checked against private addresses (with the administrators' allow-list) befor
 attempt, and the request goes to the checked addresses only. A webhook body is signed with
 HMAC-SHA256 like registry webhooks (``X-Mlsteward-Signature: t=<unix seconds>,v1=<hex>``).
 Each attempt is reported to ``record(attempt, delivered, error)``; transient failures are
-retried with exponential back-off and jitter.
+retried with exponential back-off and jitter, until :attr:`DeliveryOptions.cancelled` says the
+platform is closing.
+
+A message's ``reason`` is ``opened``, ``renotify`` or ``resolved``: a resolved incident is sent
+once more to each notifier (``"state": "resolved"`` with the resolution in the payload, a
+``[RESOLVED]`` summary in Slack and the mail subject) and never again.
 """
 
 from __future__ import annotations
@@ -63,12 +68,15 @@ class AlertMessage:
     baseline: float | None
     severity: str
     state: str
-    reason: str  # opened | renotify
+    reason: str  # opened | renotify | resolved
     window_start: dt.datetime
     window_end: dt.datetime
     opened_at: dt.datetime
     notify_count: int
     links: Mapping[str, str] = field(default_factory=dict)
+    resolution: str | None = None  # auto | manual, for a resolved incident
+    resolved_by: str | None = None
+    resolved_at: dt.datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +89,9 @@ class AlertMessage:
                 "severity": self.severity,
                 "opened_at": iso(self.opened_at),
                 "notify_count": self.notify_count,
+                "resolution": self.resolution,
+                "resolved_by": self.resolved_by,
+                "resolved_at": None if self.resolved_at is None else iso(self.resolved_at),
             },
             "rule": {"id": self.rule_id, "name": self.rule_name, "condition": self.condition},
             "project": self.project,
@@ -93,8 +104,15 @@ class AlertMessage:
         }
 
     def summary(self) -> str:
-        """One line: ``[CRITICAL] recall-low firing: quality.recall = 0.71 (…)``."""
+        """One line: ``[CRITICAL] recall-low firing: quality.recall = 0.71 (…)``; a resolved
+        incident: ``[RESOLVED] [CRITICAL] recall-low resolved automatically: …``."""
         value = "missing" if self.value is None else f"{self.value:g}"
+        if self.reason == "resolved":
+            how = "automatically" if self.resolution == "auto" else f"by {self.resolved_by}"
+            return (
+                f"[RESOLVED] [{self.severity.upper()}] {self.rule_name} resolved {how}: "
+                f"{self.metric} = {value} ({self.condition})"
+            )
         again = " (reminder)" if self.reason == "renotify" else ""
         return (
             f"[{self.severity.upper()}] {self.rule_name} {self.state}{again}: "
@@ -122,6 +140,10 @@ class AlertMessage:
             f"Alert:     {self.alert_id} (opened {iso(self.opened_at)}, "
             f"notification {self.notify_count})",
         ]
+        if self.resolved_at is not None:
+            lines.append(
+                f"Resolved:  {iso(self.resolved_at)} by {self.resolved_by} ({self.resolution})"
+            )
         lines += [f"{name.capitalize()}: {link}" for name, link in sorted(self.links.items())]
         return "\n".join(lines) + "\n"
 
@@ -135,6 +157,8 @@ class DeliveryOptions:
     max_delay: float = 60.0
     timeout: float = 10.0
     sleep: Callable[[float], None] = time.sleep
+    cancelled: Callable[[], bool] = field(default=lambda: False)
+    """True once the deliveries should stop: no further attempt after the one in flight."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.base_delay < 0 or self.max_delay < 0 or self.timeout <= 0:
@@ -152,11 +176,20 @@ def _retrying(options: DeliveryOptions, record: Record, attempt: Attempt) -> boo
         except Exception as exc:  # a notifier bug must not kill the delivery thread
             ok, error, retryable = False, f"{type(exc).__name__}: {str(exc)[:200]}", False
         record(number, ok, error)
-        if ok or not retryable or number == options.attempts:
+        if ok or not retryable or number == options.attempts or options.cancelled():
             return ok
         ceiling = min(options.max_delay, options.base_delay * 2 ** (number - 1))
         options.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not a secret)
+        if options.cancelled():
+            return False
     return False
+
+
+def delivery_id(message: AlertMessage, attempt: int) -> str:
+    """The ``X-Mlsteward-Delivery`` of one attempt: unique per incident, round and attempt."""
+    if message.reason == "resolved":
+        return f"{message.alert_id}.resolved.{attempt}"
+    return f"{message.alert_id}.{message.notify_count}.{attempt}"
 
 
 def _post(
@@ -199,7 +232,7 @@ def send_webhook(
     event = f"alert.{message.reason}"
 
     def attempt(number: int) -> tuple[bool, str | None, bool]:
-        delivery = f"{message.alert_id}.{message.notify_count}.{number}"
+        delivery = delivery_id(message, number)
         return _post(url, body, secret, event, delivery, hosts, options.timeout)
 
     return _retrying(options, record, attempt)
@@ -242,7 +275,7 @@ def send_slack(
     event = f"alert.{message.reason}"
 
     def attempt(number: int) -> tuple[bool, str | None, bool]:
-        delivery = f"{message.alert_id}.{message.notify_count}.{number}"
+        delivery = delivery_id(message, number)
         return _post(url, body, None, event, delivery, hosts, options.timeout)
 
     return _retrying(options, record, attempt)
@@ -250,7 +283,12 @@ def send_slack(
 
 def email_message(message: AlertMessage, sender: str, to: Sequence[str]) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"[mlsteward] {message.summary()}"[:250]
+    summary = message.summary()
+    if summary.startswith("[RESOLVED] "):  # the outcome first, where a mail client shows it
+        subject = f"[RESOLVED] [mlsteward] {summary.removeprefix('[RESOLVED] ')}"
+    else:
+        subject = f"[mlsteward] {summary}"
+    mail["Subject"] = subject[:250]
     mail["From"] = sender
     mail["To"] = ", ".join(to)
     mail["X-Mlsteward-Alert"] = message.alert_id
@@ -304,8 +342,9 @@ def send_email(
 
 def send_log(message: AlertMessage, record: Record) -> bool:
     """One structured line on the ``mlsteward.monitoring.alerts`` logger (warning level;
-    error for critical alerts)."""
-    level = logging.ERROR if message.severity == "critical" else logging.WARNING
+    error for critical alerts while they fire; warning when any incident resolves)."""
+    critical = message.severity == "critical" and message.reason != "resolved"
+    level = logging.ERROR if critical else logging.WARNING
     log.log(level, "alert %s", json.dumps(message.to_json(), sort_keys=True))
     record(1, True, None)
     return True

@@ -27,7 +27,10 @@ def run_server(settings: Settings) -> None:
     if settings.workers == 1:
         from ._app import create_app
 
-        uvicorn.run(create_app(platform), **common)  # type: ignore[arg-type]
+        try:
+            uvicorn.run(create_app(platform), **common)  # type: ignore[arg-type]
+        finally:  # lets queued alert notifications go out (bounded) before the process ends
+            platform.close()
         return
     # Worker processes build their own app from the environment: pass the effective settings.
     for name, value in settings.model_dump(exclude_unset=True, exclude={"token"}).items():

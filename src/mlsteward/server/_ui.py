@@ -35,6 +35,7 @@ from ._ui_deployments import router as deployments_router
 from ._ui_lineage import router as lineage_router
 from ._ui_monitoring import router as monitoring_router
 from ._ui_monitoring_alerts import router as alerts_router
+from ._ui_monitoring_config import router as monitoring_config_router
 from ._ui_registry import router as registry_router
 from ._ui_render import (
     STATIC_DIR,
@@ -92,6 +93,7 @@ def install_ui(app: FastAPI) -> None:
         data_router,
         lineage_router,
         monitoring_router,
+        monitoring_config_router,
         alerts_router,
         router,
         admin_router,

@@ -1,9 +1,11 @@
 """The lineage page: the graph upstream and downstream of any dataset version, run or model
-version, laid out on the server (``_ui_lineage_layout``) and drawn as SVG."""
+version, laid out on the server (``_ui_lineage_layout``) and drawn as SVG. An alert shows its
+rule's name and its state now, and links to its project's alerts page."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
@@ -12,6 +14,9 @@ from ..errors import InvalidArgument
 from ._ui_lineage_layout import NODE_HEIGHT, NODE_WIDTH, GraphEdge, GraphNode, layout_graph
 from ._ui_render import UIRoute, render
 from ._ui_session import Page, viewer
+
+if TYPE_CHECKING:
+    from ..data import LineageGraph
 
 __all__ = ["router"]
 
@@ -24,6 +29,7 @@ NODE_KINDS = {
     "run": "run",
     "model_version": "model version",
     "deployment": "deployment",
+    "alert": "alert",
     "openlineage_dataset": "external dataset",
     "openlineage_run": "external job run",
     "restricted": "restricted",
@@ -33,6 +39,7 @@ NODE_COLOURS = {
     "run": "#2457c5",
     "model_version": "#8a3ffc",
     "deployment": "#b35c00",
+    "alert": "#c0262d",
     "openlineage_dataset": "#4d7f6a",
     "openlineage_run": "#5570a8",
 }
@@ -47,6 +54,34 @@ def _choice(page: Page, name: str, allowed: tuple[Any, ...], default: Any) -> An
             return value
     shown = ", ".join(str(v) for v in allowed)
     raise InvalidArgument(f"{name} must be one of {shown}, not {raw[:20]!r}")
+
+
+def _alert_labels(page: Page, walks: Sequence[LineageGraph]) -> dict[str, tuple[str, str]]:
+    """The label (its rule's name and its state now) and link (its row on the project's
+    alerts page) of each alert node the viewer may see, by node key. An alert deleted since
+    it was linked keeps the label the graph stored."""
+    from ..errors import NotFound
+    from ..monitoring import get_alert, list_alert_rules
+    from ._ui_monitoring import alerts_path
+
+    by_project: dict[str, dict[str, None]] = {}
+    for walk in walks:
+        for n in walk.nodes:
+            if n.node_type == "alert" and not n.restricted and n.project is not None:
+                by_project.setdefault(n.project, {})[n.node_id] = None
+    found: dict[str, tuple[str, str]] = {}
+    for project, alert_ids in by_project.items():
+        rules = {r.id: r.name for r in list_alert_rules(page.platform, page.actor, project)}
+        for alert_id in alert_ids:
+            try:
+                alert = get_alert(page.platform, page.actor, project, alert_id)
+            except NotFound:
+                continue
+            rule = rules.get(alert.rule_id, "deleted rule")
+            state = alert.state.value
+            link = f"{alerts_path(project)}?state={state}#alert-{alert_id}"
+            found[f"alert:{alert_id}"] = (f"{rule} ({state})", link)
+    return found
 
 
 @router.get("/lineage")
@@ -72,17 +107,19 @@ def lineage_page(page: Viewer) -> Response:
             lineage_downstream(page.platform, page.actor, node_ref, project=project, depth=depth)
         )
     start = walks[0].start
+    alerts = _alert_labels(page, walks)
     nodes: dict[str, GraphNode] = {}
     edges: dict[tuple[str, str, str], GraphEdge] = {}
     for walk in walks:
         for n in walk.nodes:
+            label, href = alerts.get(n.key, (n.label, n.link))
             nodes.setdefault(
                 n.key,
                 GraphNode(
                     key=n.key,
                     node_type="restricted" if n.restricted else n.node_type,
-                    label=n.label or ("restricted" if n.restricted else n.node_id),
-                    href=n.link,
+                    label=label or ("restricted" if n.restricted else n.node_id),
+                    href=href,
                     start=n.key == start,
                 ),
             )

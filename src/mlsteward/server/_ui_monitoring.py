@@ -37,6 +37,7 @@ from ..monitoring import (
     monitor_report,
     update_monitor,
 )
+from ..monitoring._alert_rules import KINDS, OPS, Severity
 from ..monitoring._monitor_model import DEFAULT_WINDOW_SECONDS
 from ..monitoring._report_assets import SCRIPT as REPORT_SCRIPT
 from ..security import Role, list_projects, my_role
@@ -299,9 +300,18 @@ def create_submit(
 
 
 def monitor_page(
-    page: Page, project: str, name: str, *, status: int = 200, error: str | None = None
+    page: Page,
+    project: str,
+    name: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    rule_form: dict[str, str] | None = None,
+    rule_error: str | None = None,
 ) -> Response:
-    """A monitor's dashboard, with ``error`` shown at the top (a refused action)."""
+    """A monitor's dashboard, with ``error`` shown at the top (a refused action) and
+    ``rule_error`` next to the alert rule form, filled with ``rule_form`` (what was sent;
+    ``_ui_monitoring_config``)."""
     platform, actor = page.platform, page.actor
     monitor = get_monitor(platform, actor, project, name)
     latest = list_monitor_results(platform, actor, project, name, limit=1)
@@ -328,6 +338,11 @@ def monitor_page(
         note=None if report is None else report.subject.get("note"),
         missing_distributions=None if report is None else report.subject.get("distributions"),
         rules=rules,
+        rule_form=rule_form or {},
+        rule_kinds=KINDS,
+        rule_ops=tuple(OPS),
+        severities=tuple(s.value for s in Severity),
+        rule_error=rule_error,
         alerts=alert_rows(page, project, alerts, [monitor]),
         can_change=can_change(page, project),
         report_url=(

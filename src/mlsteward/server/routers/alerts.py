@@ -1,6 +1,7 @@
 """Alerts: the rules on a monitor's metrics (named per monitor; maintainers write, viewers
 read) and the incidents they open: list, read, acknowledge, resolve (maintainers), and each
-incident's notification delivery log. Responses never carry a webhook secret or a Slack
+incident's notification delivery log, and the links (maintainers) that record in the lineage
+graph what was done about an incident. Responses never carry a webhook secret or a Slack
 webhook's path (the services' ``to_json``)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ...monitoring import (
     create_alert_rule,
     delete_alert_rule,
     get_alert,
+    link_alert,
     list_alert_notifications,
     list_alert_rules,
     list_alerts,
@@ -87,6 +89,11 @@ def alert_rules_delete(
     return Response(status_code=204)
 
 
+class AlertLinkCreate(RequestBody):
+    node: str
+    relation: str = "promoted"
+
+
 @router.get(_ALERTS, summary="The project's incidents, newest first")
 def alerts_list(
     project: str,
@@ -137,3 +144,19 @@ def alerts_notifications(
     project: str, alert_id: str, platform: PlatformDep, actor: ProjectViewer
 ) -> JSONResponse:
     return listing("notifications", list_alert_notifications(platform, actor, project, alert_id))
+
+
+@router.post(
+    _ALERTS + "/{alert_id}/links",
+    status_code=201,
+    summary="Link an incident in the lineage graph to the node it promoted or triggered",
+)
+def alerts_link(
+    project: str,
+    alert_id: str,
+    body: AlertLinkCreate,
+    platform: PlatformDep,
+    actor: ProjectMaintainer,
+) -> JSONResponse:
+    link = link_alert(platform, actor, project, alert_id, body.node, relation=body.relation)
+    return FastJSONResponse(link.to_json(), status_code=201)
