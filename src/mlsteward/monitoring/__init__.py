@@ -15,10 +15,10 @@ from ._alert_evaluation import RuleEvaluation as RuleEvaluation
 from ._alert_evaluation import evaluate_rules_for_monitor as evaluate_rules_for_monitor
 from ._alert_links import AlertLink as AlertLink
 from ._alert_links import link_alert as link_alert
+from ._alert_model import Alert as Alert
+from ._alert_model import AlertNotification as AlertNotification
+from ._alert_model import AlertRule as AlertRule
 from ._alert_rule_updates import update_alert_rule as update_alert_rule
-from ._alerts import Alert as Alert
-from ._alerts import AlertNotification as AlertNotification
-from ._alerts import AlertRule as AlertRule
 from ._alerts import acknowledge_alert as acknowledge_alert
 from ._alerts import create_alert_rule as create_alert_rule
 from ._alerts import delete_alert_rule as delete_alert_rule

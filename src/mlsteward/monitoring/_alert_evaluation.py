@@ -25,9 +25,10 @@ from ..store._tables import projects
 from ._alert_actions import AlertContext
 from ._alert_dispatch import ActionJob, AlertDispatcher, NotificationJob, dispatcher_for
 from ._alert_messages import alert_links, resolved_notification
+from ._alert_model import AlertRule, rule_from_row
 from ._alert_rules import AlertState, Decision, MetricWindow, Verdict, decide, judge
 from ._alert_tables import alert_rules, alerts
-from ._alerts import AlertRule, Clock, check_monitor_id, rule_from_row
+from ._alerts import Clock, check_monitor_id
 from ._notifiers import AlertMessage
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from ..errors import InvalidArgument, NotFound
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
+from ._alert_model import AlertRule, rule_from_row
 from ._alert_tables import alert_rules
-from ._alerts import AlertRule, check_rule_name, rule_from_row
+from ._alerts import check_rule_name
 from ._monitor_model import check_monitor_name
 
 if TYPE_CHECKING:

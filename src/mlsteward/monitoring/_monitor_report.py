@@ -16,7 +16,8 @@ from .._wire import iso
 from ..errors import InvalidArgument, StewardError
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
-from ._alerts import MAX_LISTED, Alert, list_alert_rules, list_alerts
+from ._alert_model import Alert
+from ._alerts import MAX_LISTED, list_alert_rules, list_alerts
 from ._monitor_eval import _merged, _reference, _windows
 from ._monitor_model import ResultStatus, check_monitor_name
 from ._monitors import fetch_monitor, monitor_from_row, result_from_row
