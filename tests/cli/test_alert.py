@@ -212,3 +212,40 @@ def test_an_alert_is_linked_to_what_it_led_to(cli: Cli) -> None:
         assert message in failed.stderr, (args, failed.stderr)
         assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
     assert cli.audit_count() == before
+
+
+def test_a_rule_is_disabled_and_enabled_again(cli: Cli) -> None:
+    _seed(cli)
+    created = cli.json(
+        "alert", "rule", "create", "watch", "busy", "--metric", "infra.rows", "--above", "0"
+    )
+    off = cli.json("alert", "rule", "disable", "watch", "busy", "--project", "default")
+    assert (off["id"], off["enabled"]) == (created["id"], False)
+    assert (
+        "rule busy of monitor watch is disabled"
+        in cli.ok("alert", "rule", "disable", "watch", "busy").output
+    )
+    (listed,) = cli.json("alert", "rule", "list", "watch")["rules"]
+    assert listed["enabled"] is False
+    _fire(cli)  # a disabled rule is not judged
+    assert cli.json("alert", "list") == {"alerts": []}
+
+    on = cli.json("alert", "rule", "enable", "watch", "busy")
+    assert (on["id"], on["enabled"]) == (created["id"], True)
+    assert (
+        "rule busy of monitor watch is enabled"
+        in cli.ok("alert", "rule", "enable", "watch", "busy").output
+    )
+
+    before = cli.audit_count()
+    for args, message in (
+        (["enable", "watch", "nothing"], "no alert rule named 'nothing'"),
+        (["disable", "ghost", "busy"], "no monitor named 'ghost'"),
+        (["disable", "watch", "a/b"], "name"),
+        (["disable", "watch", "busy", "--project", "nowhere"], "nowhere"),
+    ):
+        failed = cli.fails("alert", "rule", *args)
+        assert message in failed.stderr, (args, failed.stderr)
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert cli.audit_count() == before
+    assert cli.json("alert", "rule", "list", "watch")["rules"][0]["enabled"] is True

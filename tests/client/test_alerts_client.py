@@ -177,3 +177,40 @@ def test_an_incident_is_linked_in_the_lineage_graph(world: World, monitor: str) 
     with pytest.raises(InvalidArgument, match="alert"):
         client.link_alert("not-an-id", "models:/fraud/1")
     assert audit_count(world.platform) == before
+
+
+def test_a_rule_is_turned_off_and_on(world: World, monitor: str) -> None:
+    client = world.admin()
+    rule = client.create_alert_rule(monitor, "busy", metric="infra.rows", value=0)
+    off = client.update_alert_rule(monitor, "busy", enabled=False)
+    assert isinstance(off, AlertRule)
+    assert (off.id, off.enabled) == (rule.id, False)
+    assert client.list_alert_rules(monitor) == [off]
+    client.evaluate_monitor(monitor, at=PAST + dt.timedelta(minutes=1))
+    assert client.list_alerts(monitor=monitor) == []  # a disabled rule is not judged
+    on = client.update_alert_rule(monitor, "busy", enabled=True, project="default")
+    assert (on.id, on.enabled) == (rule.id, True)
+    before = audit_count(world.platform)
+    assert client.update_alert_rule(monitor, "busy", enabled=True) == on
+    assert audit_count(world.platform) == before
+
+
+def test_bad_rule_updates_are_the_services_errors(world: World, monitor: str) -> None:
+    client = world.admin()
+    client.create_alert_rule(monitor, "kept", metric="infra.rows", value=1)
+    username = f"viewer-toggle-{world.kind}-{monitor}"
+    viewer = world.user(username)
+    add_member(world.platform, SYSTEM, "default", username, "viewer")
+    before = audit_count(world.platform)
+    with pytest.raises(PermissionDenied):
+        viewer.update_alert_rule(monitor, "kept", enabled=False)
+    with pytest.raises(NotFound, match="no alert rule named 'nothing'"):
+        client.update_alert_rule(monitor, "nothing", enabled=False)
+    with pytest.raises(NotFound, match="ghost"):
+        client.update_alert_rule("ghost", "kept", enabled=False)
+    with pytest.raises(InvalidArgument, match="enabled"):
+        client.update_alert_rule(monitor, "kept", enabled="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="name"):
+        client.update_alert_rule(monitor, "a\nb", enabled=False)
+    assert audit_count(world.platform) == before
+    assert [r.enabled for r in client.list_alert_rules(monitor)] == [True]

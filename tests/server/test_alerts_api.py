@@ -362,3 +362,78 @@ def test_viewers_and_editors_cannot_link_incidents(
     response = http.post(f"{ALERTS}/{alert_id}/links", json={"node": "models:/fraud/1"})
     assert response.status_code == 401
     assert platform_state(platform) == before
+
+
+def test_a_rule_is_disabled_and_enabled_again(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    body = {"name": "busy", "metric": "infra.rows", "value": 0}
+    created = http.post(rules_url(monitor), json=body, headers=admin).json()
+    assert created["enabled"] is True
+    off = http.patch(f"{rules_url(monitor)}/busy", json={"enabled": False}, headers=admin)
+    assert off.status_code == 200, off.text
+    assert off.json() == created | {"enabled": False, "updated_at": off.json()["updated_at"]}
+    assert http.get(rules_url(monitor), headers=admin).json()["rules"] == [off.json()]
+
+    fire(shared_api.platform, monitor)  # a disabled rule is not judged
+    assert http.get(ALERTS, params={"monitor": monitor}, headers=admin).json() == {"alerts": []}
+
+    on = http.patch(f"{rules_url(monitor)}/busy", json={"enabled": True}, headers=admin)
+    assert (on.status_code, on.json()["enabled"], on.json()["id"]) == (200, True, created["id"])
+    before = platform_state(shared_api.platform)
+    same = http.patch(f"{rules_url(monitor)}/busy", json={"enabled": True}, headers=admin)
+    assert same.json() == on.json()
+    assert platform_state(shared_api.platform) == before  # the state it has: nothing written
+    events = list_audit_events(
+        shared_api.platform, SYSTEM, action="monitoring.alert_rule.update", limit=2
+    )
+    assert [(e.actor_name, e.target_id, e.details["enabled"]) for e in events] == [
+        ("admin", created["id"], True),
+        ("admin", created["id"], False),
+    ]
+
+
+def test_bad_rule_updates_are_refused_and_nothing_is_written(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    body = {"name": "kept", "metric": "infra.rows", "value": 1}
+    assert http.post(rules_url(monitor), json=body, headers=admin).status_code == 201
+    kept = f"{rules_url(monitor)}/kept"
+    before = platform_state(shared_api.platform)
+    for path, json_body, status, needle in (
+        (kept, {}, 400, "enabled"),
+        (kept, {"enabled": "false"}, 400, "enabled"),
+        (kept, {"enabled": 0}, 400, "enabled"),
+        (kept, {"enabled": None}, 400, "enabled"),
+        (kept, {"enabled": False, "severity": "info"}, 400, "severity"),
+        (kept, [False], 400, "body"),
+        (f"{rules_url(monitor)}/nothing", {"enabled": False}, 404, "no alert rule named"),
+        (f"{rules_url('ghost')}/kept", {"enabled": False}, 404, "ghost"),
+        (f"{rules_url('bad name!')}/kept", {"enabled": False}, 400, "monitor name"),
+        (f"{rules_url(monitor)}/a%0Ab", {"enabled": False}, 400, "name"),
+        (f"{API_PREFIX}/projects/nowhere/monitors/{monitor}/alert-rules/kept",
+         {"enabled": False}, 404, "nowhere"),
+    ):  # fmt: skip
+        error = assert_error_shape(http.patch(path, json=json_body, headers=admin), status)
+        assert needle in error["message"] or needle in str(error["details"]), (path, error)
+    assert platform_state(shared_api.platform) == before
+    assert http.get(rules_url(monitor), headers=admin).json()["rules"][0]["enabled"] is True
+
+
+def test_viewers_and_editors_cannot_turn_rules_on_or_off(
+    http: TestClient, shared_api: SharedApi, admin: dict[str, str], monitor: str
+) -> None:
+    platform = shared_api.platform
+    body = {"name": "kept", "metric": "infra.rows", "value": 1}
+    assert http.post(rules_url(monitor), json=body, headers=admin).status_code == 201
+    kept = f"{rules_url(monitor)}/kept"
+    for role in ("viewer", "editor"):
+        username = f"{role}-toggle-{monitor}"
+        headers = bearer(shared_api.people.token_for(username))
+        add_member(platform, SYSTEM, "default", username, role)
+        before = platform_state(platform)
+        response = http.patch(kept, json={"enabled": False}, headers=headers)
+        assert_error_shape(response, 403, "permission_denied")
+        assert platform_state(platform) == before
+    assert http.patch(kept, json={"enabled": False}).status_code == 401
+    assert http.get(rules_url(monitor), headers=admin).json()["rules"][0]["enabled"] is True

@@ -541,3 +541,87 @@ def test_a_dataset_monitor_is_listed_and_its_dashboard_shows(
     page = client.get(f"{LIST}/data-watch")
     assert page.status_code == 200
     assert "dataset transactions (its new table versions)" in text_of(page.text)
+
+
+def test_a_maintainer_creates_a_dataset_monitor_from_the_form(
+    app: TestClient, seeded: Platform
+) -> None:
+    from mlsteward.data import log_table_version
+
+    log_table_version(seeded, SYSTEM, "default", "transactions", inputs(300, 0))
+    log_table_version(seeded, SYSTEM, "default", "transactions", inputs(300, 1))
+    client = log_in(app, "alice")
+    page = client.get(LIST).text
+    assert '<input type="radio" name="target" value="dataset">' in page
+    assert '<option value="transactions">' in page  # the project's datasets, suggested
+    token = csrf_of(page)
+    watched = form_data(
+        csrf_token=token, name="data-watch", target="dataset", dataset=" transactions ",
+        reference_kind="", model_name="", model_version="",
+    )  # fmt: skip
+    response = client.post(LIST, data=watched, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, f"{LIST}/data-watch")
+    created = get_monitor(seeded, SYSTEM, "default", "data-watch")
+    assert (created.dataset, created.model_name, created.deployment) == ("transactions", None, None)
+    assert created.reference == {"kind": "dataset", "name": "transactions", "version": 1}
+
+    chosen = watched | {
+        "name": "data-watch-2", "reference_kind": "dataset", "reference_dataset": "transactions",
+        "reference_version": "2",
+    }  # fmt: skip
+    assert client.post(LIST, data=chosen, follow_redirects=False).status_code == 303
+    second = get_monitor(seeded, SYSTEM, "default", "data-watch-2")
+    assert second.reference == {"kind": "dataset", "name": "transactions", "version": 2}
+    rows = text_of(table(client.get(LIST).text, "monitors"))
+    assert "data-watch dataset transactions dataset transactions v1" in rows
+    assert "data-watch-2 dataset transactions dataset transactions v2" in rows
+
+
+def test_the_default_reference_of_a_model_monitor_is_its_training_profile(
+    app: TestClient, seeded: Platform
+) -> None:
+    client = log_in(app, "alice")
+    token = csrf_of(client.get(LIST).text)
+    response = client.post(
+        LIST, data=form_data(csrf_token=token, reference_kind=""), follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert get_monitor(seeded, SYSTEM, "default", "new-watch").reference == {"kind": "training"}
+
+
+BAD_DATASET_MONITORS = [
+    ("unknown", {"dataset": "nowhere"}, 404, "nowhere"),
+    ("empty-name", {"dataset": ""}, 400, "invalid dataset name ''"),
+    ("training-reference", {"reference_kind": "training"}, 400,
+     "has no model, so no training profile"),
+    ("quality", {"quality_task": "classification"}, 400, "a dataset monitor compares drift only"),
+    ("fairness", {"sensitive": "country"}, 400, "a dataset monitor compares drift only"),
+    ("hostile-target", {"target": "<i>x</i>"}, 400, "watch a deployment, a model or a dataset"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given", "status", "message"),
+    [b[1:] for b in BAD_DATASET_MONITORS],
+    ids=[b[0] for b in BAD_DATASET_MONITORS],
+)
+def test_a_bad_dataset_monitor_is_shown_and_nothing_written(
+    app: TestClient, seeded: Platform, given: dict[str, str], status: int, message: str
+) -> None:
+    from mlsteward.data import log_table_version
+
+    log_table_version(seeded, SYSTEM, "default", "transactions", inputs(300, 0))
+    client = log_in(app, "alice")
+    token = csrf_of(client.get(LIST).text)
+    before = platform_state(seeded)
+    data = form_data(
+        csrf_token=token, target="dataset", dataset="transactions", reference_kind="",
+        model_name="", model_version="",
+    ) | given  # fmt: skip
+    response = client.post(LIST, data=data)
+    assert response.status_code == status
+    assert message in html.unescape(response.text)
+    assert 'class="flash flash-error"' in response.text
+    assert "<i>x</i>" not in response.text
+    assert 'id="create-monitor"' in response.text
+    assert platform_state(seeded) == before

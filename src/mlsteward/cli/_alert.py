@@ -1,6 +1,7 @@
-"""``mlsteward alert``: rules on a monitor's metrics (``alert rule create|list|delete``) and
-the incidents they open (``alert list|show|ack|resolve|notifications``) and what was done
-about them in the lineage graph (``alert link``).
+"""``mlsteward alert``: rules on a monitor's metrics (``alert rule
+create|list|enable|disable|delete``) and the incidents they open (``alert
+list|show|ack|resolve|notifications``) and what was done about them in the lineage graph
+(``alert link``).
 
 Commands go through ``Client``: on the local platform (as ``local-admin``) or, with
 ``MLSTEWARD_SERVER_URL``, through the platform server. Rules are named per monitor; incidents
@@ -279,6 +280,39 @@ def rule_list(
         for r in found
     ]  # fmt: skip
     print_table(["name", "condition", "severity", "notifiers", "action", "enabled"], rows)
+
+
+def _set_enabled(monitor: str, name: str, enabled: bool, project: str, json_output: bool) -> None:
+    with cli_client() as client:
+        rule = client.update_alert_rule(monitor, name, enabled=enabled, project=project)
+    if json_output:
+        emit_json(rule.to_json())
+        return
+    state = "enabled" if rule.enabled else "disabled"
+    print_success(f"rule {rule.name} of monitor {monitor} is {state}")
+
+
+@rule_app.command("enable")
+def rule_enable(
+    monitor: MonitorArg,
+    name: RuleArg,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Turn a rule on: the monitor's next windows are judged by it again."""
+    _set_enabled(monitor, name, True, project, json_output)
+
+
+@rule_app.command("disable")
+def rule_disable(
+    monitor: MonitorArg,
+    name: RuleArg,
+    project: ProjectOption = "default",
+    json_output: JsonOption = False,
+) -> None:
+    """Turn a rule off without deleting it: windows are not judged by it, an open alert stays
+    until resolved."""
+    _set_enabled(monitor, name, False, project, json_output)
 
 
 @rule_app.command("delete")

@@ -3,7 +3,7 @@ incidents they open (list, read, acknowledge, resolve, link in the lineage graph
 incident's delivery log.
 
 In-process it calls the alert services; against a server it calls the alerts API. Either way
-maintainers write (rules, acknowledge, resolve) and viewers read.
+maintainers write (rules, turning them on or off, acknowledge, resolve) and viewers read.
 """
 
 from __future__ import annotations
@@ -138,6 +138,22 @@ class AlertMethods:
         from ..monitoring import list_alert_rules
 
         return list_alert_rules(*self._local_alerts(), project, monitor=monitor)
+
+    def update_alert_rule(
+        self, monitor: str, name: str, *, enabled: bool, project: str = "default"
+    ) -> AlertRule:
+        """Enable or disable the monitor's rule ``name`` (maintainers); the rule as it is now.
+        A disabled rule is not judged; setting the state it already has changes nothing (see
+        ``mlsteward.monitoring.update_alert_rule``)."""
+        remote = self._remote_alerts()
+        if remote is not None:
+            path = _rules_path(project, monitor, name)
+            return remote._one(_rule, "PATCH", path, json={"enabled": enabled})
+        from ..monitoring import update_alert_rule
+
+        return update_alert_rule(
+            *self._local_alerts(), project, monitor=monitor, name=name, enabled=enabled
+        )
 
     def delete_alert_rule(self, monitor: str, name: str, *, project: str = "default") -> None:
         """Delete the monitor's rule ``name`` with its incidents and their delivery log

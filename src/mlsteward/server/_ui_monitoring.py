@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.routing import iter_route_contexts
 from starlette.responses import RedirectResponse, Response
 
+from ..data import list_datasets
 from ..deployments import list_deployments
 from ..errors import InvalidArgument, StewardError
 from ..monitoring import (
@@ -164,6 +165,7 @@ def _monitoring_page(
         counts[alert.monitor_id] = counts.get(alert.monitor_id, 0) + 1
     changeable = can_change(page, project)
     deployments = list_deployments(platform, actor, project) if changeable else []
+    datasets = list_datasets(platform, actor, project) if changeable else []
     return render(
         page,
         "monitoring.html",
@@ -177,6 +179,7 @@ def _monitoring_page(
         alerts=alert_rows(page, project, open_alerts, monitors),
         can_change=changeable,
         deployments=[d.name for d in deployments],
+        datasets=[d.name for d in datasets],
         reference_kinds=REFERENCE_KINDS,
         quality_tasks=QUALITY_TASKS,
         default_window=DEFAULT_WINDOW_SECONDS,
@@ -211,8 +214,12 @@ def _label(text: str) -> Any:
     return value if isinstance(value, int | float | str | bool) else text
 
 
-def _reference(form: dict[str, str]) -> dict[str, Any]:
+def _reference(form: dict[str, str]) -> dict[str, Any] | None:
+    """The form's reference; ``None`` for the default one (the service's: the training
+    profile, or version 1 of a watched dataset)."""
     kind = form["reference_kind"]
+    if kind == "":
+        return None
     if kind == "dataset":
         return {
             "kind": "dataset",
@@ -231,14 +238,16 @@ def _reference(form: dict[str, str]) -> dict[str, Any]:
 def _monitor_options(form: dict[str, str]) -> dict[str, Any]:
     """The ``create_monitor`` keywords of the form; ``InvalidArgument`` for a malformed number."""
     target = form["target"]
-    if target not in ("deployment", "model"):
-        raise InvalidArgument(f"watch a deployment or a model, not {target[:20]!r}")
+    if target not in ("deployment", "model", "dataset"):
+        raise InvalidArgument(f"watch a deployment, a model or a dataset, not {target[:20]!r}")
     options: dict[str, Any] = {
         "reference": _reference(form),
         "window_seconds": _whole_number(form["window_seconds"], "the window"),
     }
     if target == "deployment":
         options["deployment"] = form["deployment"].strip()
+    elif target == "dataset":
+        options["dataset"] = form["dataset"].strip()
     else:
         options["model_name"] = form["model_name"].strip()
         version = form["model_version"].strip()
@@ -267,7 +276,8 @@ def create_submit(
     deployment: FormText = "",
     model_name: FormText = "",
     model_version: FormText = "",
-    reference_kind: FormText = "training",
+    dataset: FormText = "",
+    reference_kind: FormText = "",
     reference_dataset: FormText = "",
     reference_version: FormText = "",
     reference_since: FormText = "",
@@ -281,7 +291,7 @@ def create_submit(
     """Create a monitor from the form (maintainers)."""
     form = {
         "name": name, "target": target, "deployment": deployment, "model_name": model_name,
-        "model_version": model_version, "reference_kind": reference_kind,
+        "model_version": model_version, "dataset": dataset, "reference_kind": reference_kind,
         "reference_dataset": reference_dataset, "reference_version": reference_version,
         "reference_since": reference_since, "reference_until": reference_until,
         "window_seconds": window_seconds, "quality_task": quality_task,

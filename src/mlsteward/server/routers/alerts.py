@@ -1,8 +1,8 @@
-"""Alerts: the rules on a monitor's metrics (named per monitor; maintainers write, viewers
-read) and the incidents they open: list, read, acknowledge, resolve (maintainers), and each
-incident's notification delivery log, and the links (maintainers) that record in the lineage
-graph what was done about an incident. Responses never carry a webhook secret or a Slack
-webhook's path (the services' ``to_json``)."""
+"""Alerts: the rules on a monitor's metrics (named per monitor; maintainers write, enable and
+disable them, viewers read) and the incidents they open: list, read, acknowledge, resolve
+(maintainers), and each incident's notification delivery log, and the links (maintainers) that
+record in the lineage graph what was done about an incident. Responses never carry a webhook
+secret or a Slack webhook's path (the services' ``to_json``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ...monitoring import (
     list_alert_rules,
     list_alerts,
     resolve_alert,
+    update_alert_rule,
 )
 from ...monitoring._alerts import MAX_LISTED
 from ...security import Actor
@@ -75,6 +76,28 @@ def alert_rules_list(
     project: str, monitor: str, platform: PlatformDep, actor: ProjectViewer
 ) -> JSONResponse:
     return listing("rules", list_alert_rules(platform, actor, project, monitor=monitor))
+
+
+class AlertRuleUpdate(RequestBody):
+    enabled: bool
+
+
+@router.patch(
+    _RULES + "/{rule}",
+    summary="Enable or disable the monitor's rule of that name (a disabled rule is not judged)",
+)
+def alert_rules_update(
+    project: str,
+    monitor: str,
+    rule: str,
+    body: AlertRuleUpdate,
+    platform: PlatformDep,
+    actor: ProjectMaintainer,
+) -> JSONResponse:
+    changed = update_alert_rule(
+        platform, actor, project, monitor=monitor, name=rule, enabled=body.enabled
+    )
+    return FastJSONResponse(changed.to_json())
 
 
 @router.delete(
