@@ -19,7 +19,7 @@ from mlsteward.monitoring import (
     list_alerts,
 )
 from mlsteward.monitoring._alert_dispatch import NOT_SENT, dispatcher_for
-from mlsteward.monitoring._alert_messages import resolved_notification
+from mlsteward.monitoring._alert_messages import incident_notification
 from mlsteward.monitoring._alert_rules import MetricWindow
 from mlsteward.platform import Platform
 from mlsteward.registry._webhooks import allow_webhook_host
@@ -109,7 +109,7 @@ def test_jobs_not_started_when_the_dispatcher_closes_are_recorded_as_not_sent(
     assert logged(platform, second) == [(0, "failed", NOT_SENT)]
     assert {a.state for a in list_alerts(platform, SYSTEM, "default")} == {"firing"}
     with platform.db.read() as conn:
-        job = resolved_notification(platform, conn, first)
+        job = incident_notification(platform, conn, first, "resolved")
     assert job is not None
     with pytest.raises(RuntimeError, match="closed"):
         dispatcher.notify(job)

@@ -24,12 +24,11 @@ from ..store import utcnow
 from ..store._tables import projects
 from ._alert_actions import AlertContext
 from ._alert_dispatch import ActionJob, AlertDispatcher, NotificationJob, dispatcher_for
-from ._alert_messages import alert_links, resolved_notification
+from ._alert_messages import incident_notification
 from ._alert_model import AlertRule, rule_from_row
 from ._alert_rules import AlertState, Decision, MetricWindow, Verdict, decide, judge
 from ._alert_tables import alert_rules, alerts
 from ._alerts import Clock, check_monitor_id
-from ._notifiers import AlertMessage
 
 if TYPE_CHECKING:
     from ..platform import Platform
@@ -231,42 +230,18 @@ def _apply(
         details={"rule_id": rule.id, "rule": rule.name, "value": verdict.value,
                  "window_start": newest.window_start.isoformat()},
     )  # fmt: skip
-    if decision is Decision.RESOLVE:
-        resolved = resolved_notification(
-            platform, conn, alert_id, value=verdict.value, baseline=verdict.baseline,
-            window_end=newest.window_end,
-        )  # fmt: skip
-        return alert_id, [] if resolved is None else [resolved]
-    project = conn.execute(
-        select(projects.c.name).where(projects.c.id == rule.project_id)
-    ).scalar_one()
-    stored = conn.execute(
-        select(alert_rules.c.notifiers).where(alert_rules.c.id == rule.id)
-    ).scalar_one()
-    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
-    message = AlertMessage(
-        alert_id=alert_id,
-        rule_id=rule.id,
-        rule_name=rule.name,
-        project=project,
-        monitor_id=rule.monitor_id,
-        metric=rule.condition.metric,
-        condition=rule.condition.describe(),
-        value=verdict.value,
-        baseline=verdict.baseline,
-        severity=rule.severity,
-        state=row.state,
-        reason="opened" if decision is Decision.OPEN else "renotify",
-        window_start=newest.window_start,
-        window_end=newest.window_end,
-        opened_at=row.opened_at,
-        notify_count=row.notify_count,
-        links=alert_links(platform, project, rule.monitor_id, alert_id),
-    )
-    jobs: list[NotificationJob | ActionJob] = []
-    if stored:
-        jobs.append(NotificationJob(message, tuple(stored)))
+    job = incident_notification(
+        platform, conn, alert_id,
+        {Decision.OPEN: "opened", Decision.RENOTIFY: "renotify"}.get(decision, "resolved"),
+        value=verdict.value, baseline=verdict.baseline, window_end=newest.window_end,
+        # A resolved message names the incident's last breached window, as a person's does.
+        window_start=None if decision is Decision.RESOLVE else newest.window_start,
+    )  # fmt: skip
+    jobs: list[NotificationJob | ActionJob] = [] if job is None else [job]
     if decision is Decision.OPEN and rule.action is not None:
+        project = conn.execute(
+            select(projects.c.name).where(projects.c.id == rule.project_id)
+        ).scalar_one()
         context = AlertContext(
             alert_id=alert_id, rule_id=rule.id, rule_name=rule.name,
             monitor_id=rule.monitor_id, project=project, project_id=rule.project_id,

@@ -1,9 +1,10 @@
-"""The "resolved" notification of an incident, built from what is stored about it.
+"""The notifications of an incident, built from what is stored about it: when it opens, each
+reminder, and the "resolved" one.
 
-Both ways an incident resolves use it: automatically, when :func:`evaluate_rules_for_monitor`
-sees the condition clear, and by a person through :func:`resolve_alert`. Each notifier of the
-rule gets one message with ``reason="resolved"``, queued after the resolving transaction
-commits; nothing is sent for the incident after that.
+A resolve happens automatically, when :func:`evaluate_rules_for_monitor` sees the condition
+clear, or by a person through :func:`resolve_alert`. Each notifier of the rule gets one
+message with ``reason="resolved"``, queued after the resolving transaction commits; nothing is
+sent for the incident after that.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy import Connection, select
 
 from ..store._tables import projects
 from ._alert_dispatch import NotificationJob
-from ._alert_rules import Condition
 from ._alert_tables import alert_rules, alerts
 from ._notifiers import AlertMessage
 from ._tables import monitors
@@ -24,7 +24,7 @@ from ._tables import monitors
 if TYPE_CHECKING:
     from ..platform import Platform
 
-__all__ = ["alert_links", "resolved_notification"]
+__all__ = ["alert_links", "incident_notification"]
 
 
 def alert_links(platform: Platform, project: str, monitor_id: str, alert_id: str) -> dict[str, str]:
@@ -34,20 +34,25 @@ def alert_links(platform: Platform, project: str, monitor_id: str, alert_id: str
     return {"alert": f"{where}/alerts/{alert_id}", "monitor": f"{where}/monitors/{monitor_id}"}
 
 
-def resolved_notification(
+def incident_notification(
     platform: Platform,
     conn: Connection,
     alert_id: str,
+    reason: str,
     *,
     value: float | None = None,
     baseline: float | None = None,
+    window_start: dt.datetime | None = None,
     window_end: dt.datetime | None = None,
 ) -> NotificationJob | None:
-    """The "resolved" round for the resolved incident ``alert_id`` (read in ``conn``, after
-    the resolving update); None when its rule has no notifiers.
+    """The notification round of incident ``alert_id`` for ``reason`` (``opened``,
+    ``renotify`` or ``resolved``), read in ``conn`` after the update that decided it; None
+    when its rule has no notifiers.
 
-    ``value``, ``baseline`` and ``window_end``: the clearing window's (automatic resolve);
-    by default the incident's last judged value and window."""
+    ``value``, ``baseline`` and the window: the judged window's; by default the incident's
+    last judged value and window (a person resolving it)."""
+    from ._alert_model import rule_from_row
+
     incident = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
     rule = conn.execute(select(alert_rules).where(alert_rules.c.id == incident.rule_id)).one()
     if not rule.notifiers:
@@ -55,14 +60,12 @@ def resolved_notification(
     project = conn.execute(
         select(projects.c.name).where(projects.c.id == incident.project_id)
     ).scalar_one()
+    start = incident.last_window_start if window_start is None else window_start
     if window_end is None:
         seconds = conn.execute(
             select(monitors.c.window_seconds).where(monitors.c.id == incident.monitor_id)
         ).scalar_one_or_none()
-        window_end = incident.last_window_start + dt.timedelta(seconds=seconds or 0)
-    condition = Condition(
-        rule.metric, rule.kind, rule.op, float(rule.value), int(rule.windows), bool(rule.relative)
-    )
+        window_end = start + dt.timedelta(seconds=seconds or 0)
     message = AlertMessage(
         alert_id=alert_id,
         rule_id=rule.id,
@@ -70,13 +73,13 @@ def resolved_notification(
         project=project,
         monitor_id=incident.monitor_id,
         metric=rule.metric,
-        condition=condition.describe(),
+        condition=rule_from_row(rule).condition.describe(),
         value=incident.last_value if value is None else value,
         baseline=baseline,
         severity=incident.severity,
         state=incident.state,
-        reason="resolved",
-        window_start=incident.last_window_start,
+        reason=reason,
+        window_start=start,
         window_end=window_end,
         opened_at=incident.opened_at,
         notify_count=int(incident.notify_count),

@@ -424,7 +424,7 @@ def resolve_alert(
     a new incident opens when the condition clears and is breached again. ``Conflict`` when
     it is resolved already."""
     from ._alert_dispatch import dispatcher_for
-    from ._alert_messages import resolved_notification
+    from ._alert_messages import incident_notification
 
     _check_id(alert_id, "alert_id")
     with platform.db.write() as conn:
@@ -452,7 +452,7 @@ def resolve_alert(
             target_id=alert_id, project_id=row.project_id,
             details={"rule_id": row.rule_id, "resolution": "manual"},
         )  # fmt: skip
-        job = resolved_notification(platform, conn, alert_id)
+        job = incident_notification(platform, conn, alert_id, "resolved")
         resolved = alert_from_row(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
     if job is not None:
         (dispatcher or dispatcher_for(platform)).notify(job)
