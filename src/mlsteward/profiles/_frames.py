@@ -130,24 +130,29 @@ def _profile_pandas(frame: Any, pii_columns: Iterable[str]) -> DatasetProfile:
         # Arrow coerces a mixed object column to one type (0 and 0.0 both become float), which
         # would make type counts depend on how the data was split; classify those per value.
         homogeneous = series.dtype != object or infer_dtype(series) in _HOMOGENEOUS
-        if homogeneous:
-            # Slice by slice, so one column's Arrow copy and temporaries stay a slice's size
-            # (a whole 1,000,000-row column at a time cost 150 MB more peak memory).
-            column = ColumnProfile(pii=name in pii)
-            try:
-                for start in range(0, len(series), DEFAULT_BATCH_ROWS) or range(1):
-                    part = series.iloc[start : start + DEFAULT_BATCH_ROWS]
-                    column.update(pa.array(part, from_pandas=True))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-                pass  # a slice Arrow cannot type: the whole column goes value by value
-            else:
-                profile.columns[name] = column
-                return
-        profile.columns[name]._add_python_values(series.tolist())
+        column = _profile_in_slices(series, pii=name in pii) if homogeneous else None
+        if column is None:  # mixed, or a slice Arrow cannot type: the column value by value
+            profile.columns[name]._add_python_values(series.tolist())
+        else:
+            profile.columns[name] = column
 
     with ThreadPoolExecutor(_workers(len(names))) as pool:
         _each_column(pool, one, len(names))
     return profile
+
+
+def _profile_in_slices(series: Any, *, pii: bool) -> ColumnProfile | None:
+    """A pandas column profiled through Arrow slice by slice, so its Arrow copy and
+    temporaries stay a slice's size (a whole 1,000,000-row column at a time cost 150 MB more
+    peak memory); None when Arrow cannot type one of the slices."""
+    column = ColumnProfile(pii=pii)
+    try:
+        for start in range(0, len(series), DEFAULT_BATCH_ROWS) or range(1):
+            part = series.iloc[start : start + DEFAULT_BATCH_ROWS]
+            column.update(pa.array(part, from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return None
+    return column
 
 
 def profile_parquet(

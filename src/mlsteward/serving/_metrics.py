@@ -326,7 +326,8 @@ class ObservabilityMiddleware:
         raised = False
         observer = self.metrics.answer_observer if target is not None else None
         answering = Answering() if observer is not None else None
-        ANSWERING.set(answering)
+        if answering is not None:  # a request's task starts from a context without one
+            ANSWERING.set(answering)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
