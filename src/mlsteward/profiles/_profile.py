@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from . import _format as fmt
+from ._kll_batches import kll_batch_sketch
 from ._sketches import (
     FREQUENT_LG_MAX_K,
     HLL_LG_K,
@@ -70,7 +71,6 @@ KLL_K: Final = 200
 TYPE_NAMES: Final = ("int", "float", "string", "bool", "datetime", "other")
 SUMMARY_QUANTILES: Final = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _NUMERIC: Final = frozenset({"int", "float"})
-_KLL_SLICE: Final = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +318,12 @@ class ColumnProfile:
             self._numeric_count, self._mean, self._m2 = _chan(
                 self._numeric_count, self._mean, self._m2, n_b, mean_b, m2_b
             )
-            # The binding holds the GIL for a whole array: feed it in slices so that other
-            # columns' NumPy and Arrow work runs in between (same updates, same order).
-            for start in range(0, n_b, _KLL_SLICE):
-                self._kll.update(as_float[start : start + _KLL_SLICE])
+            # Sorted and compacted in NumPy, then merged: the binding's per-value update holds
+            # the GIL the other columns' threads need (see _kll_batches).
+            if n_b > KLL_K:
+                self._kll.merge(kll_batch_sketch(as_float, KLL_K))
+            else:
+                self._kll.update(as_float)
         else:
             self._numeric_count += n_b
         if kind == "int":
