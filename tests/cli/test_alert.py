@@ -160,7 +160,8 @@ def test_bad_input_is_one_error_line_and_writes_nothing(cli: Cli, tmp_path: Path
     assert "no monitor named 'ghost'" in cli.fails(*ghost).stderr
     assert "name" in cli.fails("alert", "rule", "create", "watch", "a/b", "--metric", "m",
                                "--above", "1").stderr  # fmt: skip
-    assert "no such alert rule" in cli.fails("alert", "rule", "delete", "watch", "nope").stderr
+    missing = cli.fails("alert", "rule", "delete", "watch", "nope").stderr
+    assert "has no alert rule named 'nope'" in missing
     assert "state must be" in cli.fails("alert", "list", "--state", "burning").stderr
     assert "alert_id" in cli.fails("alert", "show", "not-an-id").stderr
     assert "no such alert" in cli.fails("alert", "ack", "0" * 32).stderr

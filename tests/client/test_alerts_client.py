@@ -116,7 +116,7 @@ def test_errors_are_the_services_own(world: World, monitor: str) -> None:
         client.list_alerts(state="burning")
     with pytest.raises(InvalidArgument, match="alert"):
         client.get_alert("not-an-id")
-    with pytest.raises(NotFound, match="no such alert rule"):
+    with pytest.raises(NotFound, match="has no alert rule named 'nothing'"):
         client.delete_alert_rule(monitor, "nothing")
     with pytest.raises(NotFound, match="no such alert"):
         client.resolve_alert("0" * 32)

@@ -139,6 +139,18 @@ def test_rules_name_their_monitor_by_name_or_id_within_the_project(seeded: Platf
     ):
         with pytest.raises(InvalidArgument, match=message):
             call()
+    for call, message in (
+        (
+            lambda: delete_alert_rule(seeded, SYSTEM, "default", monitor="second", name="nope"),
+            "monitor second has no alert rule named 'nope'",
+        ),
+        (
+            lambda: delete_alert_rule(seeded, SYSTEM, "default", "0" * 32),
+            f"project 'default' has no alert rule with id {'0' * 32}",
+        ),
+    ):
+        with pytest.raises(NotFound, match=message):
+            call()
     delete_alert_rule(seeded, SYSTEM, "default", monitor="second", name="busy")
     assert list_alert_rules(seeded, SYSTEM, "default") == [by_id]
     assert by_name not in list_alert_rules(seeded, SYSTEM, "default")

@@ -218,7 +218,7 @@ def test_unknown_monitors_rules_and_alerts_and_bad_queries_are_refused(
         ("POST", rules_url("ghost"), {"json": body}, 404, "ghost"),
         ("GET", rules_url("ghost"), {}, 404, "ghost"),
         ("GET", rules_url("bad name!"), {}, 400, "monitor name"),
-        ("DELETE", f"{rules_url(monitor)}/nothing", {}, 404, "no such alert rule"),
+        ("DELETE", f"{rules_url(monitor)}/nothing", {}, 404, "has no alert rule named 'nothing'"),
         ("DELETE", f"{rules_url('ghost')}/taken", {}, 404, "ghost"),
         ("GET", ALERTS, {"params": {"state": "burning"}}, 400, "state"),
         ("GET", ALERTS, {"params": {"limit": 0}}, 400, "limit"),

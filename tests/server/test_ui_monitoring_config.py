@@ -178,7 +178,7 @@ def test_disable_enable_and_delete_a_rule(app: TestClient, seeded: Platform) -> 
         assert message in rule_error(refused.text)
     missing = client.post(f"{RULES}/delete", data={"csrf_token": token, "rule": "nope"})
     assert missing.status_code == 404
-    assert "no such alert rule" in rule_error(missing.text)
+    assert "has no alert rule named 'nope'" in rule_error(missing.text)
     assert platform_state(seeded) == before
 
     on = client.post(f"{RULES}/enabled", data={"csrf_token": token, "rule": "drift high",

@@ -300,9 +300,13 @@ def delete_alert_rule(
             query = query.where(alert_rules.c.monitor_id == owner, alert_rules.c.name == name)
         row = conn.execute(query).first()
         if row is None:
-            where = f"monitor {monitor}" if rule_id is None else "this project"
+            missing = (
+                f"monitor {monitor} has no alert rule named {name!r}"
+                if rule_id is None
+                else f"project {project_row.name!r} has no alert rule with id {rule_id}"
+            )
             raise NotFound(
-                f"no such alert rule in {where}: `mlsteward alert rule list` shows them",
+                f"{missing}: `mlsteward alert rule list` shows them",
                 details={"rule_id": rule_id} if rule_id else {"name": name},
             )
         rule_id = str(row.id)
