@@ -5,15 +5,16 @@ so the columns profiled in parallel threads queue for it; on a 1,000,000-row, 20
 it was most of a profile's time. A KLL sketch is a stack of sorted levels, the items of level
 ``h`` standing for ``2**h`` values each; a level that overflows is compacted: if its count is
 odd its smallest item stays, the others are halved by keeping every second one from a random
-start (0 or 1), and the survivors move one level up. Fed a sorted batch, the sketch does exactly
-that to the whole batch, level after level, so the batch's sketch can be built here: one
-``np.sort`` (which releases the GIL) and a few strided views, then written in the sketch's
-serialization (family 15, serial version 1) and read back by the binding, which checks its size
-against the capacity it derives, before it is merged into the column's sketch.
+start (0 or 1), and the survivors move one level up. Compacting a whole sorted batch that way,
+level after level, until what is left fits the capacity of that many levels, gives a valid
+sketch of the batch, so it is built here: one ``np.sort`` (which releases the GIL) and a few
+strided views, then written in the sketch's serialization (family 15, serial version 1) and
+read back by the binding, which checks the size against the capacity it derives itself, before
+it is merged into the column's sketch (merging compacts as DataSketches always does).
 
-The batch sketch keeps the fewest levels whose capacity holds what is left, so its top weight is
-no larger than a sketch fed one value at a time, and its rank error is within KLL's bound (the
-tests measure it); merging then compacts as DataSketches always does.
+Each compaction of a sorted level moves any value's rank by less than the level's weight, and
+the random starts make those errors cancel on average: the tests measure the rank error within
+KLL's bound, and below that of the binding fed the same values one by one.
 """
 
 from __future__ import annotations
