@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument
 from ..security import Actor, Role, fetch_project, require_project_role
 from ..store import utcnow
 from ._alert_model import AlertRule, rule_from_row
 from ._alert_tables import alert_rules
-from ._alerts import check_rule_name
+from ._alerts import check_rule_name, fetch_rule_row
 from ._monitor_model import check_monitor_name
 
 if TYPE_CHECKING:
@@ -41,23 +41,11 @@ def update_alert_rule(
     check_rule_name(name)
     if not isinstance(enabled, bool):
         raise InvalidArgument("enabled: must be true or false", details={"field": "enabled"})
-    from ._monitors import fetch_monitor
 
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
-        monitor_id = fetch_monitor(conn, project_row, monitor).id
-        row = conn.execute(
-            select(alert_rules).where(
-                alert_rules.c.monitor_id == monitor_id, alert_rules.c.name == name
-            )
-        ).first()
-        if row is None:
-            raise NotFound(
-                f"monitor {monitor} has no alert rule named {name!r}: "
-                "`mlsteward alert rule list` shows them",
-                details={"name": name},
-            )
+        row = fetch_rule_row(conn, project_row, monitor=monitor, name=name)
         if bool(row.enabled) == enabled:
             return rule_from_row(row)
         conn.execute(
@@ -72,7 +60,7 @@ def update_alert_rule(
             target_type="alert_rule",
             target_id=row.id,
             project_id=project_row.id,
-            details={"monitor_id": monitor_id, "name": name, "enabled": enabled},
+            details={"monitor_id": row.monitor_id, "name": name, "enabled": enabled},
         )
         changed = conn.execute(select(alert_rules).where(alert_rules.c.id == row.id)).one()
         return rule_from_row(changed)

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from ..errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from ..security import Actor, Role, fetch_project, require_admin, require_project_role
@@ -118,6 +118,36 @@ def _resolve_monitor(
                 details={"monitor_id": monitor_id},
             )
     return monitor_id
+
+
+def fetch_rule_row(
+    conn: Connection,
+    project: Project,
+    rule_id: str | None = None,
+    *,
+    monitor: str | None = None,
+    name: str | None = None,
+) -> Row[Any]:
+    """The project's alert rule with ``rule_id``, or the one named ``name`` of the monitor
+    named ``monitor``; ``NotFound`` naming what is missing."""
+    query = select(alert_rules).where(alert_rules.c.project_id == project.id)
+    if rule_id is not None:
+        query = query.where(alert_rules.c.id == rule_id)
+    else:
+        owner = _resolve_monitor(conn, project, monitor, None)
+        query = query.where(alert_rules.c.monitor_id == owner, alert_rules.c.name == name)
+    row = conn.execute(query).first()
+    if row is None:
+        missing = (
+            f"monitor {monitor} has no alert rule named {name!r}"
+            if rule_id is None
+            else f"project {project.name!r} has no alert rule with id {rule_id}"
+        )
+        raise NotFound(
+            f"{missing}: `mlsteward alert rule list` shows them",
+            details={"rule_id": rule_id} if rule_id else {"name": name},
+        )
+    return row
 
 
 def _flag(value: object, field: str) -> bool:
@@ -290,25 +320,7 @@ def delete_alert_rule(
     with platform.db.write() as conn:
         project_row = fetch_project(conn, project)
         require_project_role(conn, actor, project_row.id, Role.MAINTAINER)
-        query = select(alert_rules.c.id, alert_rules.c.name, alert_rules.c.monitor_id).where(
-            alert_rules.c.project_id == project_row.id
-        )
-        if rule_id is not None:
-            query = query.where(alert_rules.c.id == rule_id)
-        else:
-            owner = _resolve_monitor(conn, project_row, monitor, None)
-            query = query.where(alert_rules.c.monitor_id == owner, alert_rules.c.name == name)
-        row = conn.execute(query).first()
-        if row is None:
-            missing = (
-                f"monitor {monitor} has no alert rule named {name!r}"
-                if rule_id is None
-                else f"project {project_row.name!r} has no alert rule with id {rule_id}"
-            )
-            raise NotFound(
-                f"{missing}: `mlsteward alert rule list` shows them",
-                details={"rule_id": rule_id} if rule_id else {"name": name},
-            )
+        row = fetch_rule_row(conn, project_row, rule_id, monitor=monitor, name=name)
         rule_id = str(row.id)
         incident_ids = select(alerts.c.id).where(alerts.c.rule_id == rule_id)
         conn.execute(

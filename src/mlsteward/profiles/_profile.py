@@ -303,7 +303,7 @@ class ColumnProfile:
 
     def _add_numbers(self, x: np.ndarray, kind: str) -> None:
         n_b = len(x)
-        as_float = np.require(x, np.float64, ["C", "W"])  # the KLL binding needs this layout
+        as_float = x.astype(np.float64, copy=False)  # read only: a view where x is float64
         if not self.pii:
             lo, hi = x.min(), x.max()
             lo_v, hi_v = (int(lo), int(hi)) if kind == "int" else (float(lo), float(hi))
@@ -320,10 +320,7 @@ class ColumnProfile:
             )
             # Sorted and compacted in NumPy, then merged: the binding's per-value update holds
             # the GIL the other columns' threads need (see _kll_batches).
-            if n_b > KLL_K:
-                self._kll.merge(kll_batch_sketch(as_float, KLL_K))
-            else:
-                self._kll.update(as_float)
+            self._kll.merge(kll_batch_sketch(as_float, KLL_K))
         else:
             self._numeric_count += n_b
         if kind == "int":
